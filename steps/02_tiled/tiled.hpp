@@ -1,0 +1,11 @@
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include "common/attention_args.hpp"
+
+namespace fa::tiled {
+
+void forward(const AttnArgs& a, cudaStream_t stream);
+
+}  // namespace fa::tiled

@@ -1,0 +1,291 @@
+#include "steps/cli.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "common/driver.hpp"
+#include "common/error.hpp"
+#include "common/report.hpp"
+#include "steps/steps.hpp"
+
+namespace fa {
+namespace {
+
+// The problem the runner uses when given none: large enough to time, small enough that the
+// naive step's S (B H N^2 floats = 256 MiB) and the CPU reference stay cheap.
+Problem default_problem() {
+  Problem p;
+  p.b = 4;
+  p.h = 16;
+  p.sq = p.sk = 1024;
+  p.d = 64;
+  return p;
+}
+
+// Options shared by `run`, `bench` and the default command.
+struct CommonOptions {
+  std::string dtype;  // empty: each step's native dtype
+  std::string dist = "normal";
+  bool csv = false, json = false;
+  bool check = true, warm = false;
+  int warmup = 3, repeat = 20;
+  std::int64_t check_rows = 0;
+
+  Format format() const { return json ? Format::json : csv ? Format::csv : Format::table; }
+  RunOptions run_options() const {
+    RunOptions o;
+    o.check = check;
+    o.warmup = warmup;
+    o.repeat = repeat;
+    o.flush_l2 = !warm;
+    o.check_rows = check_rows;
+    return o;
+  }
+};
+
+void add_common(CLI::App* app, CommonOptions& c) {
+  app->add_option("--dtype", c.dtype, "fp32, fp16 or bf16 (default: each step's native dtype)");
+  app->add_option("--dist", c.dist, "input distribution: normal, uniform, large, constant");
+  app->add_flag("--check,!--no-check", c.check, "compare with the float64 reference (default on)");
+  app->add_option("--check-rows", c.check_rows, "rows to compare (default: all while cheap, else a sample)");
+  app->add_option("--warmup", c.warmup, "untimed launches before timing");
+  app->add_option("--repeat", c.repeat, "timed launches (0: no timing)");
+  app->add_flag("--warm", c.warm, "do not flush L2 between timed launches");
+  auto* csv = app->add_flag("--csv", c.csv, "print CSV");
+  app->add_flag("--json", c.json, "print JSON")->excludes(csv);
+}
+
+void add_problem(CLI::App* app, Problem& p, std::int64_t& seq) {
+  app->add_option("-b,--batch", p.b, "batch size");
+  app->add_option("-H,--heads", p.h, "number of heads");
+  app->add_option("-n,--seq", seq, "sequence length of both queries and keys");
+  app->add_option("-q,--seq-q", p.sq, "query sequence length");
+  app->add_option("-k,--seq-k", p.sk, "key/value sequence length");
+  app->add_option("-d,--head-dim", p.d, "head dimension");
+  app->add_flag("--causal", p.causal, "causal mask, bottom-right aligned (see README)");
+  app->add_option("--seed", p.seed, "input seed");
+}
+
+// The problem for one step: its dtype is the user's, or else the step's native one.
+Problem for_step(Problem p, const Step& s, const CommonOptions& c) {
+  p.dtype = c.dtype.empty() ? s.dtypes.front() : parse_dtype(c.dtype);
+  return p;
+}
+
+std::vector<const Step*> resolve_steps(const std::vector<std::string>& names) {
+  std::vector<const Step*> out;
+  if (names.empty() || (names.size() == 1 && names[0] == "all")) {
+    for (const auto& s : all_steps()) out.push_back(&s);
+    return out;
+  }
+  for (const auto& n : names) out.push_back(&find_step(n));
+  return out;
+}
+
+int exit_code_for(const std::vector<RunResult>& results, bool skips_fail) {
+  bool failed = false, skipped = false;
+  for (const auto& r : results) {
+    failed |= r.status == Status::failed;
+    skipped |= r.status == Status::skipped;
+  }
+  if (failed) return kExitCheckFailed;
+  if (skipped && skips_fail) return kExitUnsupported;
+  return kExitOk;
+}
+
+std::string join(const std::vector<std::string>& v, const char* sep) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : sep) + x;
+  return s;
+}
+
+void print_list(std::ostream& out) {
+  for (const auto& s : all_steps()) {
+    std::vector<std::string> dt, hd;
+    for (auto t : s.dtypes) dt.push_back(dtype_name(t));
+    for (auto d : s.head_dims) hd.push_back(std::to_string(d));
+    out << s.id << "  " << s.title << "\n"
+        << "    dtypes: " << join(dt, ", ") << "; head dims: " << (hd.empty() ? "any" : join(hd, ", "))
+        << (s.min_sm ? "; needs sm_" + std::to_string(s.min_sm) : "") << "\n"
+        << "    " << s.idea << "\n";
+  }
+}
+
+// `bench`: a sweep. Sizes follow the FlashAttention benchmark: batch x N = tokens and
+// heads x D = hidden, unless batch or heads are given.
+struct BenchOptions {
+  std::vector<std::int64_t> seqs{512, 1024, 2048, 4096, 8192, 16384};
+  std::vector<std::int64_t> dims{64, 128};
+  std::vector<std::string> dtypes;  // empty: each step's native dtype
+  std::string causal = "off";       // off, on, both
+  std::int64_t tokens = 16384, hidden = 2048, batch = 0, heads = 0;
+};
+
+int run_bench(const std::vector<const Step*>& steps, const BenchOptions& b, const CommonOptions& c, Problem base,
+              std::ostream& out) {
+  std::vector<bool> masks;
+  if (b.causal == "off" || b.causal == "both") masks.push_back(false);
+  if (b.causal == "on" || b.causal == "both") masks.push_back(true);
+  if (masks.empty()) throw usage_error("--causal must be off, on or both (got '" + b.causal + "')");
+  std::vector<RunResult> results;
+  for (const Step* s : steps) {
+    std::vector<DType> dtypes;
+    for (const auto& name : b.dtypes) dtypes.push_back(parse_dtype(name));
+    if (dtypes.empty()) dtypes.push_back(s->dtypes.front());
+    for (DType t : dtypes)
+      for (std::int64_t d : b.dims)
+        for (bool causal : masks)
+          for (std::int64_t n : b.seqs) {
+            Problem p = base;
+            p.dtype = t;
+            p.d = d;
+            p.causal = causal;
+            p.sq = p.sk = n;
+            p.b = b.batch ? b.batch : std::max<std::int64_t>(1, b.tokens / n);
+            p.h = b.heads ? b.heads : std::max<std::int64_t>(1, b.hidden / d);
+            validate(p);
+            results.push_back(run_step(*s, p, c.run_options()));
+            // Table output streams row by row would reorder columns; print once at the end.
+          }
+  }
+  print_results(results, c.format(), out);
+  return exit_code_for(results, false);
+}
+
+}  // namespace
+
+int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
+  CLI::App app{"fa: the FlashAttention workbook runner. With no command: every step on the default problem.", "fa"};
+  app.require_subcommand(0, 1);
+
+  CommonOptions common;
+  Problem problem = default_problem();
+  std::int64_t seq = 0;
+  add_common(&app, common);
+
+  auto* list = app.add_subcommand("list", "the steps, their dtypes, head dims and ideas");
+  auto* info = app.add_subcommand("info", "the CUDA device and the ceilings the runner uses");
+  bool info_json = false;
+  info->add_flag("--json", info_json, "print JSON");
+
+  auto* run = app.add_subcommand("run", "run steps on one problem: check, time, report");
+  std::vector<std::string> run_steps;
+  std::string in_q, in_k, in_v, save_o, save_lse;
+  std::string scale_text;
+  run->add_option("steps", run_steps, "step numbers or names, or 'all'")->required();
+  add_problem(run, problem, seq);
+  run->add_option("--scale", scale_text, "softmax scale (default 1/sqrt(D))");
+  auto* oq = run->add_option("--q", in_q, "Q from a float32 .npy file (B, H, Sq, D)");
+  auto* ok = run->add_option("--k", in_k, "K from a float32 .npy file (B, H, Sk, D)");
+  auto* ov = run->add_option("--v", in_v, "V from a float32 .npy file (B, H, Sk, D)");
+  oq->needs(ok)->needs(ov);
+  ok->needs(oq)->needs(ov);
+  ov->needs(oq)->needs(ok);
+  run->add_option("--save-o", save_o, "write O to a float32 .npy file");
+  run->add_option("--save-lse", save_lse, "write LSE to a float32 .npy file");
+  add_common(run, common);
+
+  auto* bench = app.add_subcommand("bench", "sweep sizes for steps, dtypes, head dims, masks");
+  BenchOptions bopt;
+  std::vector<std::string> bench_steps;
+  bench->add_option("steps", bench_steps, "step numbers or names (default all)");
+  bench->add_option("-n,--seq", bopt.seqs, "sequence lengths (Sq = Sk)")->delimiter(',');
+  bench->add_option("-d,--head-dim", bopt.dims, "head dims")->delimiter(',');
+  bench->add_option("--dtypes", bopt.dtypes, "dtypes (default: each step's native)")->delimiter(',');
+  bench->add_option("--causal", bopt.causal, "off, on or both");
+  bench->add_option("--tokens", bopt.tokens, "batch x N (default 16384)");
+  bench->add_option("--hidden", bopt.hidden, "heads x D (default 2048)");
+  bench->add_option("-b,--batch", bopt.batch, "fixed batch (overrides --tokens)");
+  bench->add_option("-H,--heads", bopt.heads, "fixed heads (overrides --hidden)");
+  bench->add_option("--seed", problem.seed, "input seed");
+  add_common(bench, common);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) {  // --help
+      app.exit(e, out, err);
+      return kExitOk;
+    }
+    err << "fa: error: " << e.what() << " (see fa --help)\n";
+    return kExitUsage;
+  }
+
+  try {
+    problem.dist = parse_dist(common.dist);
+    if (!common.dtype.empty()) parse_dtype(common.dtype);  // reject a bad name before any work
+    if (common.warmup < 0 || common.repeat < 0) throw usage_error("--warmup and --repeat must be >= 0");
+    if (common.check_rows < 0) throw usage_error("--check-rows must be >= 0");
+
+    if (*list) {
+      print_list(out);
+      return kExitOk;
+    }
+    if (*info) {
+      print_device(query_device(), info_json ? Format::json : Format::table, out);
+      return kExitOk;
+    }
+    if (*bench) {
+      for (auto n : bopt.seqs)
+        if (n < 1) throw usage_error("--seq values must be >= 1 (got " + std::to_string(n) + ")");
+      for (auto d : bopt.dims)
+        if (d < 1) throw usage_error("--head-dim values must be >= 1 (got " + std::to_string(d) + ")");
+      if (bopt.tokens < 1 || bopt.hidden < 1 || bopt.batch < 0 || bopt.heads < 0)
+        throw usage_error("--tokens and --hidden must be >= 1, --batch and --heads >= 0");
+      return run_bench(resolve_steps(bench_steps), bopt, common, problem, out);
+    }
+
+    std::vector<std::string> names = *run ? run_steps : std::vector<std::string>{};
+    const bool seq_given = *run && run->count("--seq") > 0;
+    if (seq_given) problem.sq = problem.sk = seq;
+    if (!scale_text.empty()) {
+      std::size_t used = 0;
+      double v = 0;
+      try {
+        v = std::stod(scale_text, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (used != scale_text.size()) throw usage_error("--scale must be a number (got '" + scale_text + "')");
+      problem.scale = v;
+    }
+    const auto steps = resolve_steps(names);
+    if (!in_q.empty() && seq_given) throw usage_error("--seq cannot be combined with --q/--k/--v (the files give the shape)");
+
+    std::vector<RunResult> results;
+    RunOptions ro = common.run_options();
+    ro.save_o = save_o;
+    ro.save_lse = save_lse;
+    if ((!save_o.empty() || !save_lse.empty()) && steps.size() != 1)
+      throw usage_error("--save-o/--save-lse need exactly one step");
+    for (const Step* s : steps) {
+      Problem p = for_step(problem, *s, common);
+      HostInputs user;
+      if (!in_q.empty()) {
+        user = load_inputs(in_q, in_k, in_v, p);
+        ro.inputs = &user;
+      }
+      validate(p);
+      results.push_back(run_step(*s, p, ro));
+    }
+    // A run in which every step was refused is an error: one line per refusal, no table.
+    if (std::all_of(results.begin(), results.end(), [](const RunResult& r) { return r.status == Status::skipped; })) {
+      for (const auto& r : results) err << "fa: error: " << r.reason << "\n";
+      return kExitUnsupported;
+    }
+    print_results(results, common.format(), out);
+    return exit_code_for(results, true);
+  } catch (const Error& e) {
+    err << "fa: error: " << e.what() << "\n";
+    return e.exit_code();
+  } catch (const std::bad_alloc&) {
+    err << "fa: error: out of host memory\n";
+    return kExitUnsupported;
+  }
+}
+
+}  // namespace fa
