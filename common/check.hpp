@@ -14,14 +14,18 @@
 
 namespace fa {
 
-// Tolerances depend on the dtype only, never on the step. They are about twice the error of
-// PyTorch's own SDPA on the same rounded inputs (shared yardsticks, see README.md).
+// Tolerances depend on the dtype and on the problem's conditioning, never on the step. The base
+// is about twice the error of PyTorch's own SDPA on the same rounded inputs (N(0,1) inputs,
+// see README.md). Softmax turns an absolute error in a score into a relative error in its
+// weight, and float32 scores carry an error proportional to their size, so each tolerance
+// grows by kScoreTerm x score_rms x 2^-24 (negligible for N(0,1) inputs, where score_rms ~ 1;
+// the "large" distribution has score_rms ~ 100).
 struct Tolerance {
   double rel_l2;   // ||O - O_ref|| / ||O_ref||
   double max_abs;  // max |O - O_ref|, relative to max |V| (|O| <= max |V| for any softmax)
   double lse_abs;  // max |LSE - LSE_ref| / max(1, |LSE_ref|)
 };
-Tolerance tolerance_for(DType t);
+Tolerance tolerance_for(DType t, double score_rms = 1.0);
 
 struct CheckResult {
   bool passed = false;

@@ -39,6 +39,8 @@ std::string dict_value(const std::string& header, const std::string& key, const 
 }
 
 std::vector<std::int64_t> parse_shape(const std::string& tuple, const std::string& source) {
+  // dict_value returns a parenthesised tuple whole; anything else (e.g. 'shape': 6) is not one.
+  if (tuple.empty() || tuple.front() != '(') throw bad(source, "shape " + tuple + " is not a tuple of integers");
   std::vector<std::int64_t> shape;
   std::size_t i = 1;  // past '('
   while (i < tuple.size()) {
@@ -61,8 +63,11 @@ std::vector<std::int64_t> parse_shape(const std::string& tuple, const std::strin
 }  // namespace
 
 NpyArray parse_npy(const std::string& bytes, const std::string& source) {
-  if (bytes.size() < kPreludeLen || std::memcmp(bytes.data(), kMagic, kMagicLen) != 0)
+  // A file that starts with the magic but stops before the header length is truncated, not
+  // "wrong magic".
+  if (bytes.size() < kMagicLen || std::memcmp(bytes.data(), kMagic, kMagicLen) != 0)
     throw bad(source, "wrong magic (expected \\x93NUMPY)");
+  if (bytes.size() < kPreludeLen) throw bad(source, "truncated header");
   const int major = static_cast<unsigned char>(bytes[6]), minor = static_cast<unsigned char>(bytes[7]);
   if (major != 1 || minor != 0)
     throw bad(source, "format version " + std::to_string(major) + "." + std::to_string(minor) +
@@ -93,7 +98,7 @@ NpyArray parse_npy(const std::string& bytes, const std::string& source) {
     throw bad(source, "trailing bytes after the data (" + std::to_string(have) + " bytes for " +
                           std::to_string(count) + " float32 values)");
   a.data.resize(count);
-  std::memcpy(a.data.data(), bytes.data() + kPreludeLen + header_len, count * sizeof(float));
+  if (count) std::memcpy(a.data.data(), bytes.data() + kPreludeLen + header_len, count * sizeof(float));
   return a;
 }
 
@@ -119,7 +124,7 @@ std::string serialize_npy(const std::vector<std::int64_t>& shape, const float* d
   out.push_back(char(header.size() & 0xff));
   out.push_back(char(header.size() >> 8));
   out += header;
-  out.append(reinterpret_cast<const char*>(data), count * sizeof(float));
+  if (count) out.append(reinterpret_cast<const char*>(data), count * sizeof(float));
   return out;
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <functional>
 #include <iomanip>
 #include <sstream>
@@ -95,21 +96,11 @@ std::string json_number(const std::string& s) {
   return s;
 }
 
-void print_table(const std::vector<std::vector<std::string>>& rows, std::ostream& out) {
-  std::vector<std::size_t> width(rows.front().size(), 0);
-  for (const auto& row : rows)
-    for (std::size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
-  for (const auto& row : rows) {
-    for (std::size_t c = 0; c < row.size(); ++c) {
-      // Text left-aligned, numbers right-aligned (the first three columns are text).
-      if (c < 3)
-        out << std::left << std::setw(int(width[c])) << row[c];
-      else
-        out << std::right << std::setw(int(width[c])) << row[c];
-      out << (c + 1 < row.size() ? "  " : "\n");
-    }
-  }
-  out << std::left;
+bool is_number(const std::string& v) {
+  if (v.empty()) return false;
+  char* end = nullptr;
+  std::strtod(v.c_str(), &end);
+  return end && *end == '\0';
 }
 
 }  // namespace
@@ -117,12 +108,16 @@ void print_table(const std::vector<std::vector<std::string>>& rows, std::ostream
 void print_results(const std::vector<RunResult>& results, Format f, std::ostream& out) {
   const auto& cols = columns();
   if (f == Format::csv) {
-    for (std::size_t c = 0; c < cols.size(); ++c) out << cols[c].name << (c + 1 < cols.size() ? "," : "\n");
-    for (const auto& r : results)
-      for (std::size_t c = 0; c < cols.size(); ++c) out << csv_field(cols[c].get(r)) << (c + 1 < cols.size() ? "," : "\n");
+    std::vector<std::vector<std::string>> rows(1);
+    for (const auto& c : cols) rows[0].push_back(c.name);
+    for (const auto& r : results) {
+      rows.emplace_back();
+      for (const auto& c : cols) rows.back().push_back(c.get(r));
+    }
+    print_rows(rows, Format::csv, out, 0);
     return;
   }
-  if (f == Format::json) {
+  if (f == Format::json) {  // typed by column, not guessed from the text
     out << "[\n";
     for (std::size_t i = 0; i < results.size(); ++i) {
       out << "  {";
@@ -144,7 +139,7 @@ void print_results(const std::vector<RunResult>& results, Format f, std::ostream
     for (const auto& c : cols)
       if (c.in_table) rows.back().push_back(c.get(r));
   }
-  print_table(rows, out);
+  print_rows(rows, Format::table, out, 3);
   for (const auto& r : results) {
     if (r.status != Status::ok) out << status_name(r.status) << " " << r.step << ": " << r.reason << "\n";
     if (r.checked && r.check.rows_checked < r.check.rows_total)
@@ -185,6 +180,39 @@ void print_device(const DeviceInfo& d, Format f, std::ostream& out) {
   }
   for (const auto& [k, v] : fields) out << std::left << std::setw(36) << k << v << "\n";
   out << "(peaks are theoretical: clocks x units; a zero means this architecture is not tabulated)\n";
+}
+
+void print_rows(const std::vector<std::vector<std::string>>& rows, Format f, std::ostream& out,
+                std::size_t text_columns) {
+  if (rows.empty()) return;
+  const auto& head = rows.front();
+  if (f == Format::csv) {
+    for (const auto& row : rows)
+      for (std::size_t c = 0; c < row.size(); ++c) out << csv_field(row[c]) << (c + 1 < row.size() ? "," : "\n");
+    return;
+  }
+  if (f == Format::json) {
+    out << "[\n";
+    for (std::size_t i = 1; i < rows.size(); ++i) {
+      out << "  {";
+      for (std::size_t c = 0; c < head.size(); ++c)
+        out << json_string(head[c]) << ": " << (is_number(rows[i][c]) ? rows[i][c] : json_string(rows[i][c]))
+            << (c + 1 < head.size() ? ", " : "");
+      out << "}" << (i + 1 < rows.size() ? "," : "") << "\n";
+    }
+    out << "]\n";
+    return;
+  }
+  std::vector<std::size_t> width(head.size(), 0);
+  for (const auto& row : rows)
+    for (std::size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
+  for (const auto& row : rows) {
+    for (std::size_t c = 0; c < row.size(); ++c) {
+      out << (c < text_columns ? std::left : std::right) << std::setw(int(width[c])) << row[c];
+      out << (c + 1 < row.size() ? "  " : "\n");
+    }
+  }
+  out << std::left;
 }
 
 }  // namespace fa

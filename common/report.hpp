@@ -2,6 +2,7 @@
 #pragma once
 
 #include <ostream>
+#include <string>
 #include <vector>
 
 #include "common/driver.hpp"
@@ -12,5 +13,11 @@ enum class Format { table, csv, json };
 
 void print_results(const std::vector<RunResult>& results, Format f, std::ostream& out);
 void print_device(const DeviceInfo& d, Format f, std::ostream& out);
+
+// A table of strings whose first row is the header: aligned text (the first `text_columns`
+// left-aligned, the rest right-aligned), CSV, or JSON (an array of objects; fields that parse
+// as numbers are written as numbers).
+void print_rows(const std::vector<std::vector<std::string>>& rows, Format f, std::ostream& out,
+                std::size_t text_columns);
 
 }  // namespace fa

@@ -7,6 +7,9 @@
 #include <numeric>
 #include <random>
 #include <set>
+#include <string>
+
+#include "common/error.hpp"
 
 namespace fa {
 namespace {
@@ -48,6 +51,7 @@ RefResult reference_attention(const Problem& p, const float* q, const float* k, 
   std::iota(order.begin(), order.end(), std::size_t(0));
   std::stable_sort(order.begin(), order.end(), [&](auto a, auto b) { return rows[a] / Sq < rows[b] / Sq; });
 
+  double sum_s2 = 0, n_s = 0;  // for score_rms
   std::size_t start = 0;
   while (start < order.size()) {
     const std::int64_t head = rows[order[start]] / Sq;  // flat (b * H + h)
@@ -57,7 +61,7 @@ RefResult reference_attention(const Problem& p, const float* q, const float* k, 
     const RowMajor K = FloatMap(k + head * Sk * D, Sk, D).cast<double>();
     const RowMajor V = FloatMap(v + head * Sk * D, Sk, D).cast<double>();
     const std::ptrdiff_t n = std::ptrdiff_t(end - start);
-#pragma omp parallel for schedule(dynamic, 8)
+#pragma omp parallel for schedule(dynamic, 8) reduction(+ : sum_s2, n_s)
     for (std::ptrdiff_t t = 0; t < n; ++t) {
       const std::size_t slot = order[start + std::size_t(t)];
       const std::int64_t i = rows[slot] % Sq;
@@ -65,6 +69,8 @@ RefResult reference_attention(const Problem& p, const float* q, const float* k, 
       if (keys == 0) continue;                       // O = 0, LSE = -inf
       const Eigen::VectorXd qi = Eigen::Map<const Eigen::VectorXf>(q + rows[slot] * D, D).cast<double>();
       const Eigen::VectorXd s = scale * (K.topRows(keys) * qi);
+      sum_s2 += s.squaredNorm();
+      n_s += double(keys);
       const double m = s.maxCoeff();
       const Eigen::VectorXd e = (s.array() - m).exp().matrix();
       const double l = e.sum();
@@ -73,11 +79,16 @@ RefResult reference_attention(const Problem& p, const float* q, const float* k, 
     }
     start = end;
   }
+  r.score_rms = n_s > 0 ? std::sqrt(sum_s2 / n_s) : 0.0;
   return r;
 }
 
 BlockedResult blocked_attention(const Problem& p, const float* q, const float* k, const float* v,
                                 std::int64_t block_m, std::int64_t block_n) {
+  // A block size of 0 would never advance the loops below.
+  if (block_m < 1 || block_n < 1)
+    throw usage_error("blocked_attention: block sizes must be >= 1 (got " + std::to_string(block_m) + " x " +
+                      std::to_string(block_n) + ")");
   const std::int64_t D = p.d, Sq = p.sq, Sk = p.sk;
   const double scale = p.softmax_scale();
   BlockedResult r;

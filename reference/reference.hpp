@@ -20,10 +20,11 @@ struct RefResult {
   std::vector<std::int64_t> rows;  // flat row indices r = (b * H + h) * Sq + i
   std::vector<double> o;           // rows.size() x D
   std::vector<double> lse;         // rows.size(); -inf for a row that sees no key
+  double score_rms = 0;            // RMS of the visible scores s_ij of these rows (conditioning)
 };
 
-// Every row index, or `count` distinct rows drawn from a seeded generator (sorted). The sample
-// always includes the first and last row of the problem, where edge cases live.
+// Every row index, or max(count, 2) distinct rows drawn from a seeded generator (sorted). The
+// sample always includes the first and last row of the problem, where edge cases live.
 std::vector<std::int64_t> all_rows(const Problem& p);
 std::vector<std::int64_t> sample_rows(const Problem& p, std::int64_t count, std::uint64_t seed);
 

@@ -1,1 +1,176 @@
+// The `fa` command line, driven in-process: exit codes, and error messages that are one line
+// starting "fa: error:". None of these touch a GPU, except the last one, which checks what
+// happens when there is none.
 #include <doctest/doctest.h>
+
+#include <cuda_runtime_api.h>
+
+#include <initializer_list>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "common/error.hpp"
+#include "cpu_test_util.hpp"
+#include "steps/cli.hpp"
+
+namespace fa {
+namespace {
+
+struct Cli {
+  int code;
+  std::string out, err;
+};
+
+Cli fa(std::initializer_list<std::string> args) {
+  std::vector<std::string> words{"fa"};
+  words.insert(words.end(), args.begin(), args.end());
+  std::vector<const char*> argv;
+  for (const auto& w : words) argv.push_back(w.c_str());
+  argv.push_back(nullptr);
+  std::ostringstream out, err;
+  const int code = run_cli(int(words.size()), argv.data(), out, err);
+  return {code, out.str(), err.str()};
+}
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+// An error report is exactly one line, "fa: error: ...\n", and nothing went to stdout.
+void check_one_line_error(const Cli& r) {
+  CAPTURE(r.err);
+  CHECK(r.err.rfind("fa: error:", 0) == 0);
+  CHECK(r.err.find('\n') == r.err.size() - 1);
+  CHECK(r.out.empty());
+}
+
+// Runs `fa args...`, expecting exit code `code` and a one-line error; returns the message.
+std::string expect_error(std::initializer_list<std::string> args, int code) {
+  const Cli r = fa(args);
+  std::string cmd;
+  for (const auto& a : args) cmd += " " + a;
+  CAPTURE(cmd);
+  CHECK(r.code == code);
+  check_one_line_error(r);
+  return r.err;
+}
+
+bool have_cuda_device() {
+  int n = 0;
+  return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
+}
+
+}  // namespace
+
+TEST_CASE("fa list shows every step and exits 0") {
+  const Cli r = fa({"list"});
+  CHECK(r.code == kExitOk);
+  CHECK(r.err.empty());
+  for (const char* id : {"01_naive", "02_tiled", "03_online_softmax", "04_fused", "05_tensor_cores"}) {
+    CAPTURE(std::string(id));
+    CHECK(contains(r.out, id));
+  }
+  CHECK(contains(r.out, "fp32"));
+}
+
+TEST_CASE("fa --help prints usage and exits 0") {
+  for (auto args : {std::initializer_list<std::string>{"--help"}, {"-h"}, {"run", "--help"}, {"bench", "--help"}}) {
+    const Cli r = fa(args);
+    CHECK(r.code == kExitOk);
+    CHECK(contains(r.out, "Usage"));
+    CHECK(r.err.empty());
+  }
+  CHECK(contains(fa({"--help"}).out, "run"));
+  CHECK(contains(fa({"run", "--help"}).out, "--seq-q"));
+}
+
+TEST_CASE("an unknown step is a usage error that lists the known ones") {
+  for (const char* name : {"99", "00", "tiledd"}) {
+    const std::string m = expect_error({"run", name}, kExitUsage);
+    CHECK(contains(m, std::string("'") + name + "'"));
+    CHECK(contains(m, "01_naive"));
+    CHECK(contains(m, "05_tensor_cores"));
+  }
+  expect_error({"bench", "99"}, kExitUsage);
+}
+
+TEST_CASE("bad sizes are usage errors naming the option") {
+  CHECK(contains(expect_error({"run", "1", "-q", "0"}, kExitUsage), "seq-q"));
+  CHECK(contains(expect_error({"run", "1", "--seq-q", "0"}, kExitUsage), "seq-q"));
+  CHECK(contains(expect_error({"run", "1", "-k", "0"}, kExitUsage), "seq-k"));
+  CHECK(contains(expect_error({"run", "1", "-n", "0"}, kExitUsage), "seq"));
+  CHECK(contains(expect_error({"run", "1", "-b", "0"}, kExitUsage), "batch"));
+  CHECK(contains(expect_error({"run", "1", "-H", "0"}, kExitUsage), "heads"));
+  CHECK(contains(expect_error({"run", "1", "-d", "0"}, kExitUsage), "head-dim"));
+  expect_error({"run", "1", "-q", "-5"}, kExitUsage);
+  expect_error({"run", "1", "-q", "abc"}, kExitUsage);
+  expect_error({"run", "1", "-q", "1.5"}, kExitUsage);
+  expect_error({"run", "1", "-q", "99999999999999999999"}, kExitUsage);
+  CHECK(contains(expect_error({"run", "1", "-d", "4294967296"}, kExitUsage), "head-dim"));
+}
+
+TEST_CASE("other bad options are usage errors") {
+  expect_error({"run", "1", "--dtype", "fp64"}, kExitUsage);
+  expect_error({"run", "1", "--dist", "weird"}, kExitUsage);
+  expect_error({"run", "1", "--csv", "--json"}, kExitUsage);
+  expect_error({"run", "1", "--frobnicate"}, kExitUsage);
+  expect_error({"run"}, kExitUsage);  // a step is required
+  expect_error({"frobnicate"}, kExitUsage);
+  CHECK(contains(expect_error({"run", "1", "--scale", "abc"}, kExitUsage), "scale"));
+  CHECK(contains(expect_error({"run", "1", "--scale", "0"}, kExitUsage), "scale"));
+  CHECK(contains(expect_error({"run", "1", "--warmup", "-1"}, kExitUsage), "warmup"));
+  CHECK(contains(expect_error({"run", "1", "--check-rows", "-1"}, kExitUsage), "check-rows"));
+  // --save-o names one output file, so it needs exactly one step.
+  CHECK(contains(expect_error({"run", "1", "4", "--save-o", "o.npy"}, kExitUsage), "one step"));
+}
+
+TEST_CASE("an unsupported dtype is refused before any device work, in one line") {
+  // Exit 3 (unsupported), not 4 (no CUDA device): the refusal comes first, even here.
+  const std::string m = expect_error({"run", "1", "--dtype", "bf16"}, kExitUnsupported);
+  CHECK(contains(m, "01_naive"));
+  CHECK(contains(m, "bf16"));
+  CHECK(contains(m, "does not support"));
+}
+
+TEST_CASE("--q/--k/--v: missing files and incomplete sets") {
+  test::TempDir dir;
+  const std::string missing = dir.file("missing.npy");
+  const std::string m = expect_error({"run", "1", "--q", missing, "--k", missing, "--v", missing}, kExitUnsupported);
+  CHECK(contains(m, missing));
+
+  // All three or none.
+  expect_error({"run", "1", "--q", "x.npy"}, kExitUsage);
+  expect_error({"run", "1", "--q", "x.npy", "--k", "x.npy"}, kExitUsage);
+  expect_error({"run", "1", "--v", "x.npy"}, kExitUsage);
+  // The files give the shape, so --seq with them is a contradiction.
+  CHECK(contains(expect_error({"run", "1", "--q", missing, "--k", missing, "--v", missing, "-n", "64"}, kExitUsage),
+                 "--seq"));
+}
+
+TEST_CASE("bench: bad sweep options are usage errors") {
+  CHECK(contains(expect_error({"bench", "1", "--causal", "sideways"}, kExitUsage), "sideways"));
+  CHECK(contains(expect_error({"bench", "1", "-n", "0"}, kExitUsage), "--seq"));
+  expect_error({"bench", "1", "-n", "512,0"}, kExitUsage);
+  CHECK(contains(expect_error({"bench", "1", "-d", "0"}, kExitUsage), "--head-dim"));
+  expect_error({"bench", "1", "--dtypes", "fp64"}, kExitUsage);
+  expect_error({"bench", "1", "--tokens", "0"}, kExitUsage);
+  expect_error({"bench", "1", "--csv", "--json"}, kExitUsage);
+}
+
+TEST_CASE("traffic: bad steps and sizes are usage errors before ncu is looked for") {
+  CHECK(contains(expect_error({"traffic", "99"}, kExitUsage), "'99'"));
+  CHECK(contains(expect_error({"traffic", "1", "-q", "0"}, kExitUsage), "seq-q"));
+  expect_error({"traffic"}, kExitUsage);
+  expect_error({"traffic", "1", "--csv", "--json"}, kExitUsage);
+}
+
+TEST_CASE("a valid run without a CUDA device fails with exit 4 and one line") {
+  if (have_cuda_device()) {
+    MESSAGE("a CUDA device is present: the no-device path is not tested here");
+    return;
+  }
+  const std::string m = expect_error({"run", "1", "-b", "1", "-H", "1", "-n", "16"}, kExitCuda);
+  CHECK(contains(m, "no CUDA device"));
+  CHECK(contains(expect_error({"info"}, kExitCuda), "no CUDA device"));
+}
+
+}  // namespace fa
