@@ -11,6 +11,7 @@
 #include "common/error.hpp"
 #include "common/report.hpp"
 #include "steps/steps.hpp"
+#include "steps/traffic.hpp"
 
 namespace fa {
 namespace {
@@ -204,6 +205,18 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
   bench->add_option("--seed", problem.seed, "input seed");
   add_common(bench, common);
 
+  auto* traffic = app.add_subcommand("traffic", "run steps under Nsight Compute: io model vs measured bytes per kernel");
+  std::vector<std::string> traffic_steps;
+  TrafficOptions topt;
+  traffic->add_option("steps", traffic_steps, "step numbers or names, or 'all'")->required();
+  add_problem(traffic, problem, seq);
+  traffic->add_option("--dtype", common.dtype, "fp32, fp16 or bf16 (default: each step's native dtype)");
+  traffic->add_option("--dist", common.dist, "input distribution: normal, uniform, large, constant");
+  traffic->add_option("--export", topt.export_dir, "keep the .ncu-rep reports in this directory");
+  traffic->add_option("--ncu", topt.ncu, "path to ncu (default: PATH, then the CUDA toolkit)");
+  auto* tcsv = traffic->add_flag("--csv", common.csv, "print CSV");
+  traffic->add_flag("--json", common.json, "print JSON")->excludes(tcsv);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -239,8 +252,14 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
       return run_bench(resolve_steps(bench_steps), bopt, common, problem, out);
     }
 
+    const bool seq_given = (*run && run->count("--seq") > 0) || (*traffic && traffic->count("--seq") > 0);
+    if (*traffic) {
+      if (seq_given) problem.sq = problem.sk = seq;
+      validate(problem);
+      topt.format = common.format();
+      return run_traffic(resolve_steps(traffic_steps), problem, common.dtype, topt, out, err);
+    }
     std::vector<std::string> names = *run ? run_steps : std::vector<std::string>{};
-    const bool seq_given = *run && run->count("--seq") > 0;
     if (seq_given) problem.sq = problem.sk = seq;
     if (!scale_text.empty()) {
       std::size_t used = 0;

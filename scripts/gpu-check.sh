@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Correctness on a GPU machine, for the steps named (default: all): the GPU test binary over the
+# shape matrix, then compute-sanitizer's four tools on a ragged problem per step.
+#   scripts/gpu-check.sh BIN_DIR LOG_DIR [STEP...]
+# BIN_DIR holds `fa` and `fa_gpu_tests`; logs go to LOG_DIR; the last lines printed summarise.
+set -uo pipefail
+bin=$1 logs=$2
+shift 2
+steps=("$@")
+[ ${#steps[@]} -gt 0 ] || steps=($("$bin/fa" list | awk '/^[0-9][0-9]_/{print $1}'))
+mkdir -p "$logs"
+summary=()
+for s in "${steps[@]}"; do
+  FA_TEST_STEP=$s "$bin/fa_gpu_tests" >"$logs/gpu-tests-$s.log" 2>&1
+  summary+=("gpu tests $s: rc=$? $(grep -E 'shape cases passed' "$logs/gpu-tests-$s.log" | sed 's/.*MESSAGE: //' | tr '\n' ' ') $(grep -E '^\[doctest\] (test cases|assertions)' "$logs/gpu-tests-$s.log" | tr -s ' ' | tr '\n' ' ')")
+  for tool in memcheck racecheck synccheck initcheck; do
+    # Ragged in both lengths, causal with Sq > Sk (71 rows see no key), two heads.
+    compute-sanitizer --tool "$tool" --error-exitcode 9 "$bin/fa" run "$s" -b 1 -H 2 -q 200 -k 129 --causal \
+      --warmup 0 --repeat 1 >"$logs/sanitizer-$tool-$s.log" 2>&1
+    summary+=("$tool $s: rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$logs/sanitizer-$tool-$s.log" | tail -1)")
+  done
+done
+printf '%s\n' "${summary[@]}" | tee "$logs/summary.txt"

@@ -1,0 +1,31 @@
+// `fa traffic`: run steps under Nsight Compute and set the io model's bytes beside the bytes
+// the hardware counters measured, kernel by kernel.
+#pragma once
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "common/problem.hpp"
+#include "common/report.hpp"
+#include "common/step.hpp"
+
+namespace fa {
+
+struct TrafficOptions {
+  std::string ncu;         // path to ncu; empty: search PATH, then the CUDA toolkit
+  std::string export_dir;  // keep the .ncu-rep reports here; empty: a temporary directory
+  Format format = Format::table;
+};
+
+// Where ncu is, or throws an fa::Error saying where it looked.
+std::string find_ncu(const std::string& hint);
+
+// The ncu command line that profiles exactly one step's kernels (printed so users can repeat it).
+std::string ncu_command(const std::string& ncu, const std::string& self, const Step& s, const Problem& p,
+                        const std::string& report_path);
+
+int run_traffic(const std::vector<const Step*>& steps, const Problem& base, const std::string& dtype,
+                const TrafficOptions& opt, std::ostream& out, std::ostream& err);
+
+}  // namespace fa
