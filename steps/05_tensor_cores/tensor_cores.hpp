@@ -1,11 +1,66 @@
+// Step 05 launcher: FlashAttention-2 on tensor cores, bf16 / fp16 (see tensor_cores.cu).
+//
+// The tile configuration per head dim lives here, in one place, so that the kernel
+// (tensor_cores.cu) and the io model (step.cpp) read the same numbers. Everything else (m16
+// tiles per warp, n8 tiles, k16 steps, shared-memory bytes) is derived in tensor_cores.cu, which
+// checks the constraints with static_asserts.
 #pragma once
 
 #include <cuda_runtime_api.h>
+
+#include <cstdint>
 
 #include "common/attention_args.hpp"
 
 namespace fa::tensor_cores {
 
-void forward(const AttnArgs& a, cudaStream_t stream);
+// The 16-bit element type of q, k, v and o (products accumulate, and softmax runs, in fp32).
+enum class Element { bf16, f16 };
+
+// kBlockM  query rows per thread block (the Q tile that stays in shared memory)
+// kBlockN  keys per K/V tile (one trip of the kv loop)
+// kWarps   warps per block; each warp owns kBlockM / kWarps consecutive rows, a multiple of 16
+//          (one m16 MMA tile; two let every K and V fragment feed two mmas)
+// kStages  K/V tiles in the cp.async ring (tile j + kStages - 1 loads while tile j is used)
+// kMinBlocksPerSm  blocks that must fit on one SM (caps registers per thread at
+//          65536 / (32 * kWarps * kMinBlocksPerSm), at most 255)
+// Shared memory per block: (kBlockM + 2 * kStages * kBlockN) * kHeadDim * 2 bytes.
+template <int kHeadDim>
+struct Tiles;
+template <>
+struct Tiles<64> {  // 80 KiB, 2 blocks per SM, 32 rows per warp
+  static constexpr int kBlockM = 128, kBlockN = 128, kWarps = 4, kStages = 2, kMinBlocksPerSm = 2;
+};
+template <>
+struct Tiles<128> {  // 80 KiB, 2 blocks per SM, 32 rows per warp (kBlockN = 64 spills: README)
+  static constexpr int kBlockM = 128, kBlockN = 32, kWarps = 4, kStages = 3, kMinBlocksPerSm = 2;
+};
+template <>
+struct Tiles<256> {  // 128 KiB, 1 block per SM, 16 rows per warp
+  static constexpr int kBlockM = 128, kBlockN = 32, kWarps = 8, kStages = 2, kMinBlocksPerSm = 1;
+};
+
+// The head dims the kernel is instantiated for (and the step claims).
+inline constexpr std::int64_t kHeadDims[] = {64, 128, 256};
+
+struct TileShape {
+  std::int64_t block_m = 0, block_n = 0;  // both 0 for a head dim the step does not support
+};
+
+// Host view of Tiles<D> for a run-time head dim (the io model and the grid check need it).
+constexpr TileShape tile_shape(std::int64_t head_dim) {
+  switch (head_dim) {
+    case 64: return {Tiles<64>::kBlockM, Tiles<64>::kBlockN};
+    case 128: return {Tiles<128>::kBlockM, Tiles<128>::kBlockN};
+    case 256: return {Tiles<256>::kBlockM, Tiles<256>::kBlockN};
+    default: return {};
+  }
+}
+
+// One kernel launch over B * H * ceil(Sq / kBlockM) blocks (one flat grid dimension, so it must
+// stay below 2^31). a.d must be one of kHeadDims and the tensors 16-byte aligned; throws
+// fa::Error otherwise, or when the device cannot give the tile its shared memory. No workspace,
+// nothing allocated.
+void forward(const AttnArgs& a, Element element, cudaStream_t stream);
 
 }  // namespace fa::tensor_cores
