@@ -348,6 +348,20 @@ TEST_CASE("tolerances widen with the score RMS, and only noticeably for large sc
   }
 }
 
+TEST_CASE("tolerances widen like sqrt(Sk) with the sequence length, and only slightly at short ones") {
+  for (DType t : {DType::f32, DType::f16, DType::bf16}) {
+    const Tolerance none = tolerance_for(t, 1.0, 0), k4 = tolerance_for(t, 1.0, 4096),
+                    k128 = tolerance_for(t, 1.0, 131072);
+    CHECK(k4.rel_l2 > none.rel_l2);
+    CHECK(k128.rel_l2 > k4.rel_l2);
+    CHECK(k128.lse_abs > k4.lse_abs);
+    // The growth is sqrt(Sk): 32x the keys widen the length term by sqrt(32).
+    CHECK((k128.rel_l2 - none.rel_l2) / (k4.rel_l2 - none.rel_l2) == doctest::Approx(std::sqrt(32.0)));
+  }
+  // fp32 at Sk = 4096 stays within 2x of the short-sequence base (about 3e-6).
+  CHECK(tolerance_for(DType::f32, 1.0, 4096).rel_l2 < 2 * tolerance_for(DType::f32, 1.0, 0).rel_l2);
+}
+
 TEST_CASE("large-magnitude inputs: an exact copy passes and a perturbed row still fails") {
   Problem p = base_problem();
   p.dist = Dist::large;
