@@ -75,10 +75,7 @@ double parse_number(std::string s) {
   }
 }
 
-struct Measured {
-  std::string kernel;
-  double dram_read = 0, dram_write = 0, l2_read = 0, l2_write = 0, ns = 0;
-};
+}  // namespace
 
 std::vector<Measured> parse_ncu_csv(const std::string& text) {
   std::vector<Measured> out;
@@ -109,6 +106,8 @@ std::vector<Measured> parse_ncu_csv(const std::string& text) {
   return out;
 }
 
+namespace {
+
 std::string problem_args(const Problem& p) {
   std::ostringstream a;
   a << " -b " << p.b << " -H " << p.h << " -q " << p.sq << " -k " << p.sk << " -d " << p.d << " --dtype "
@@ -116,6 +115,26 @@ std::string problem_args(const Problem& p) {
   if (p.scale) a << " --scale " << std::setprecision(17) << *p.scale;
   return a.str();
 }
+
+}  // namespace
+
+std::string short_kernel_name(std::string name) {
+  for (const std::string anon : {"(anonymous namespace)::", "<unnamed>::"})
+    for (std::size_t at; (at = name.find(anon)) != std::string::npos;) name.erase(at, anon.size());
+  if (name.rfind("void ", 0) == 0) name.erase(0, 5);
+  name = name.substr(0, name.find('('));
+  // Drop namespaces, but not the "::" inside template arguments.
+  int depth = 0;
+  std::size_t last = std::string::npos;
+  for (std::size_t i = 0; i + 1 < name.size(); ++i) {
+    if (name[i] == '<') ++depth;
+    if (name[i] == '>') --depth;
+    if (depth == 0 && name[i] == ':' && name[i + 1] == ':') last = i + 1;
+  }
+  return last == std::string::npos ? name : name.substr(last + 1);
+}
+
+namespace {
 
 std::string mb(double bytes) {
   std::ostringstream s;
@@ -201,7 +220,7 @@ int run_traffic(const std::vector<const Step*>& steps, const Problem& base, cons
       for (const auto& k : io.kernels)
         if (m.kernel.find(k.kernel) != std::string::npos) model = &k;
       const double us = m.ns / 1e3;
-      rows.push_back({s->id, m.kernel.substr(0, m.kernel.find('(')), model ? mb(model->read) : "", model ? mb(model->write) : "",
+      rows.push_back({s->id, short_kernel_name(m.kernel), model ? mb(model->read) : "", model ? mb(model->write) : "",
                       mb(m.dram_read), mb(m.dram_write), mb(m.l2_read), mb(m.l2_write),
                       [&] { std::ostringstream t; t << std::fixed << std::setprecision(1) << us; return t.str(); }(),
                       [&] { std::ostringstream t; t << std::fixed << std::setprecision(0) << (m.ns > 0 ? (m.dram_read + m.dram_write) / m.ns : 0); return t.str(); }()});

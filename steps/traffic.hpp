@@ -18,6 +18,19 @@ struct TrafficOptions {
   Format format = Format::table;
 };
 
+// One kernel launch as Nsight Compute measured it (bytes; L2 sectors already x 32).
+struct Measured {
+  std::string kernel;
+  double dram_read = 0, dram_write = 0, l2_read = 0, l2_write = 0, ns = 0;
+};
+
+// Rows of `ncu --import R --csv --page raw --print-units base`; other lines are ignored.
+std::vector<Measured> parse_ncu_csv(const std::string& text);
+
+// "void (anonymous namespace)::fused_kernel<64>(fa::AttnArgs)" -> "fused_kernel<64>": the
+// name without return type, namespaces and parameter list.
+std::string short_kernel_name(std::string name);
+
 // Where ncu is, or throws an fa::Error saying where it looked.
 std::string find_ncu(const std::string& hint);
 

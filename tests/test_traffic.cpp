@@ -1,0 +1,49 @@
+// `fa traffic` without a GPU: parsing what Nsight Compute prints and naming kernels.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "steps/steps.hpp"
+#include "steps/traffic.hpp"
+
+namespace fa {
+
+TEST_CASE("ncu raw CSV is parsed: thousands separators, units row, sectors to bytes") {
+  const std::string csv =
+      "==PROF== Connected to process 1\n"
+      "\"ID\",\"Kernel Name\",\"dram__bytes_read.sum\",\"dram__bytes_write.sum\","
+      "\"lts__t_sectors_srcunit_tex_op_read.sum\",\"lts__t_sectors_srcunit_tex_op_write.sum\","
+      "\"gpu__time_duration.sum\"\n"
+      "\"\",\"\",\"byte\",\"byte\",\"sector\",\"sector\",\"nsecond\"\n"
+      "\"0\",\"void (anonymous namespace)::scores_kernel<64>(const float *, int)\",\"34,700,000\",\"1,048,900,000\","
+      "\"2,071,587,500\",\"33,554,432\",\"69,550,500\"\n";
+  const auto m = parse_ncu_csv(csv);
+  REQUIRE(m.size() == 1);
+  CHECK(m[0].dram_read == 34.7e6);
+  CHECK(m[0].dram_write == 1048.9e6);
+  CHECK(m[0].l2_read == 2071587500.0 * 32);
+  CHECK(m[0].l2_write == 33554432.0 * 32);
+  CHECK(m[0].ns == 69550500.0);
+  CHECK(short_kernel_name(m[0].kernel) == "scores_kernel<64>");
+}
+
+TEST_CASE("kernel names lose return type, namespaces and parameters, not template arguments") {
+  CHECK(short_kernel_name("void <unnamed>::pv_kernel(const float *)") == "pv_kernel");
+  CHECK(short_kernel_name("void fa::tensor_cores::flash2_mma_kernel<__nv_bfloat16, 64, 0>(fa::P)") ==
+        "flash2_mma_kernel<__nv_bfloat16, 64, 0>");
+  CHECK(short_kernel_name("void k<fa::X>(int)") == "k<fa::X>");
+}
+
+TEST_CASE("the ncu command selects the step's NVTX range and kernels, and runs one launch") {
+  const Step& s = find_step("01");
+  Problem p;
+  p.sq = p.sk = 4096;
+  const std::string cmd = ncu_command("/usr/bin/ncu", "/x/fa", s, p, "/tmp/r.ncu-rep");
+  CHECK(cmd.find("--nvtx-include 'fa@01_naive/'") != std::string::npos);
+  CHECK(cmd.find("regex:scores_kernel|softmax_kernel|pv_kernel") != std::string::npos);
+  CHECK(cmd.find("--clock-control none") != std::string::npos);
+  CHECK(cmd.find("--warmup 0 --repeat 0") != std::string::npos);
+  CHECK(cmd.find("-q 4096 -k 4096") != std::string::npos);
+}
+
+}  // namespace fa
