@@ -44,7 +44,7 @@ struct Tile<96> {
 template <>
 struct Tile<128> {
   static constexpr int kBlockM = 128, kBlockN = 64, kWarps = 8, kLaneRows = 2, kMinBlocksPerSm = 1;
-  static constexpr int kUnrollQK = 4, kUnrollPV = 2;
+  static constexpr int kUnrollQK = 8, kUnrollPV = 4;  // measured 1-2% faster than 4, 2 (notes/)
 };
 
 // The head dims the kernel is instantiated for (and the step claims).
