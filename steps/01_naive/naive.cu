@@ -44,6 +44,12 @@ __global__ void scores_kernel(const float* __restrict__ gQ, const float* __restr
   const std::int64_t total = bh * sq * sk;
   for (std::int64_t idx = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; idx < total;
        idx += std::int64_t(gridDim.x) * blockDim.x) {
+    // EXERCISE 1.1: one score per thread: S_ij = scale * <q_i, k_j>, -inf where the mask hides key j
+    // BEGIN SOLUTION
+    // HINT: idx walks S = (B * H, Sq, Sk) with j fastest: split it into j, i and head. Bottom-right causal
+    // HINT: mask: key j is visible to query i iff j <= i + Sk - Sq; a hidden score is stored as -inf
+    // HINT: (then `continue`). Otherwise `dot` = the sum over the D elements of row i of Q times row j
+    // HINT: of K, both rows of this head; the line after the region scales and stores it.
     const std::int64_t j = idx % sk;
     const std::int64_t i = (idx / sk) % sq;
     const std::int64_t head = idx / (sk * sq);
@@ -56,6 +62,8 @@ __global__ void scores_kernel(const float* __restrict__ gQ, const float* __restr
     const float* k = gK + (head * sk + j) * d;
     float dot = 0.f;
     for (std::int64_t x = 0; x < d; ++x) dot += q[x] * k[x];
+    // STUB: float dot = 0.f;  // every score 0: uniform weights, O = mean of V
+    // END SOLUTION
     gS[idx] = scale * dot;
   }
 }
@@ -65,6 +73,11 @@ __global__ void scores_kernel(const float* __restrict__ gQ, const float* __restr
 __global__ void softmax_kernel(float* __restrict__ gS, float* __restrict__ gLse, std::int64_t rows, std::int64_t sk) {
   for (std::int64_t row = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; row < rows;
        row += std::int64_t(gridDim.x) * blockDim.x) {
+    // EXERCISE 1.2: the row softmax in three passes (max, sum, write P), and LSE
+    // BEGIN SOLUTION
+    // HINT: s = this row of S. Pass 1: m = max_j s[j] (so that no exp can overflow). A row that sees no
+    // HINT: key has m = -inf: write P = 0 and LSE = -inf, never NaN. Pass 2: l = sum_j expf(s[j] - m).
+    // HINT: Pass 3: overwrite s[j] with expf(s[j] - m) / l. LSE (natural log) = m + logf(l).
     float* s = gS + row * sk;
     float m = -CUDART_INF_F;  // pass 1: the row max, so that exp() cannot overflow
     for (std::int64_t j = 0; j < sk; ++j) m = fmaxf(m, s[j]);
@@ -78,6 +91,7 @@ __global__ void softmax_kernel(float* __restrict__ gS, float* __restrict__ gLse,
     const float inv_l = 1.f / l;  // pass 3: write P over S
     for (std::int64_t j = 0; j < sk; ++j) s[j] = expf(s[j] - m) * inv_l;
     gLse[row] = m + logf(l);
+    // END SOLUTION
   }
 }
 

@@ -82,8 +82,15 @@ __device__ void load_transposed(float (*s)[kRows + kPad], const float* __restric
   for (int l = 0; l < kRows * kCols / kThreads; ++l) {
     const int e = threadIdx.x + kThreads * l;
     const int r = e / kCols, x = e % kCols;
+    // EXERCISE 2.1: stage a tile in shared memory: transposed, with zeros outside the matrix
+    // BEGIN SOLUTION
+    // HINT: element (r, x) of the tile is element (row0 + r, col0 + x) of g (leading dimension ld);
+    // HINT: store it transposed, at s[x][r], and store 0 where the tile hangs over the edge of the
+    // HINT: (rows, cols) matrix, so that the inner loops need no bounds checks.
     const std::int64_t row = row0 + r, col = col0 + x;
     s[x][r] = (row < rows && col < cols) ? g[row * ld + col] : 0.f;
+    // STUB: s[x][r] = 0.f;  // every tile all zeros: S = 0 and O = 0
+    // END SOLUTION
   }
 }
 
@@ -110,6 +117,14 @@ __global__ void __launch_bounds__(kThreads)
   const int tx = threadIdx.x % kThreadsN, ty = threadIdx.x / kThreadsN;
   float rS[kTileM][kTileN] = {};  // (kTileM, kTileN): rows kTileM * ty + r, columns tx + kThreadsN * c
 
+  // EXERCISE 2.2: the tiled matmul's slice loop: stage, barrier, multiply from shared memory, barrier
+  // BEGIN SOLUTION
+  // HINT: walk the head dim in slices of kSliceD. Per slice: stage the Q tile's slice into sQ and the
+  // HINT: K tile's into sK (load_transposed, exercise 2.1); __syncthreads() so that every thread sees
+  // HINT: both; accumulate this thread's kTileM x kTileN dot products from sQ[x][...] and sK[x][...]
+  // HINT: (rows kTileM * ty + r, columns tx + kThreadsN * c) into a per-slice tile, add it to rS
+  // HINT: (blocked summation keeps fp32 rounding small); __syncthreads() again before the next slice
+  // HINT: overwrites the tiles. Every thread must reach both barriers.
   for (int d0 = 0; d0 < kHeadDim; d0 += kSliceD) {
     load_transposed<kBlockM, kSliceD>(sQ, gQ, kHeadDim, m0, sq, d0, kHeadDim);
     load_transposed<kBlockN, kSliceD>(sK, gK, kHeadDim, n0, sk, d0, kHeadDim);
@@ -137,6 +152,8 @@ __global__ void __launch_bounds__(kThreads)
       for (int c = 0; c < kTileN; ++c) rS[r][c] += rS_slice[r][c];
     __syncthreads();  // every thread is done reading sQ and sK before the next slice overwrites them
   }
+  // STUB: (void)sQ, (void)sK;  // read by the slice loop you write here; until then S = 0
+  // END SOLUTION
 
 #pragma unroll
   for (int r = 0; r < kTileM; ++r) {
@@ -151,6 +168,11 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+// EXERCISE 2.3: warp-shuffle reductions: the row max and the row sum over the 32 lanes of a warp
+// BEGIN SOLUTION
+// HINT: a butterfly: for offset = 16, 8, 4, 2, 1 combine x with __shfl_xor_sync(kFullMask, x,
+// HINT: offset) (fmaxf for the max, + for the sum). After five steps every lane holds the
+// HINT: reduction of all 32 lanes' values. Every lane of the warp must take part in each shuffle.
 __device__ float warp_max(float x) {
   for (int offset = kWarpSize / 2; offset > 0; offset /= 2) x = fmaxf(x, __shfl_xor_sync(kFullMask, x, offset));
   return x;  // every lane holds the max
@@ -160,6 +182,9 @@ __device__ float warp_sum(float x) {
   for (int offset = kWarpSize / 2; offset > 0; offset /= 2) x += __shfl_xor_sync(kFullMask, x, offset);
   return x;  // every lane holds the sum
 }
+// STUB: __device__ float warp_max(float x) { return __shfl_sync(kFullMask, x, 0); }  // lane 0's partial max
+// STUB: __device__ float warp_sum(float x) { return __shfl_sync(kFullMask, x, 0); }  // lane 0's partial sum
+// END SOLUTION
 
 // In place over one row of S: P = exp(S - max) / sum, and LSE = max + log(sum); one warp per row.
 // A row that sees no key (max = -inf) gets P = 0 and LSE = -inf instead of NaN.

@@ -98,6 +98,13 @@ __global__ void __launch_bounds__(kThreads)
       for (int t = 0; t < kPerLane; ++t) s_ij += rQ[t] * gK_j[lane + kWarpSize * t];
       s_ij = warp_sum(s_ij);  // every lane now holds the whole score, in log2 units
 
+      // EXERCISE 3.1: online softmax: update the running max and sum, rescale the accumulator
+      // BEGIN SOLUTION
+      // HINT: m_new = max(m_i, s_ij); alpha = exp2f(m_i - m_new) rescales what l_i and rO already hold
+      // HINT: to the new max; p_ij = exp2f(s_ij - m_new); then l_i = l_i * alpha + p_ij, rO[t] = rO[t] *
+      // HINT: alpha + p_ij * v_j[lane + 32 t], m_i = m_new. Scores are in log2 units already. While
+      // HINT: m_new is still -inf (no finite score yet) subtract 0 instead, so exp2f(-inf - -inf) = NaN
+      // HINT: cannot happen.
       // First the new max, then the rescale factor relative to it, then the new term.
       const float m_new = fmaxf(m_i, s_ij);
       // m_new is -inf only while every score so far is -inf (infinite inputs): exp2f(-inf - -inf)
@@ -109,14 +116,26 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
       for (int t = 0; t < kPerLane; ++t) rO[t] = rO[t] * alpha + p_ij * gV_j[lane + kWarpSize * t];
       m_i = m_new;
+      // STUB: const float p_ij = exp2f(s_ij);  // no running max: m_i stays -inf, large scores overflow
+      // STUB: l_i += p_ij;
+      // STUB: for (int t = 0; t < kPerLane; ++t) rO[t] += p_ij * gV_j[lane + kWarpSize * t];
+      // END SOLUTION
     }
 
+    // EXERCISE 3.2: normalise once at the end, and write LSE
+    // BEGIN SOLUTION
+    // HINT: O_i = o_i / l_i, each lane its own kPerLane elements. LSE_i = ln(sum_j exp(s_ij)) from m_i
+    // HINT: and l_i, which are in log2 units: ln 2 * (m_i + log2 l_i), written by one lane. A row that
+    // HINT: saw no key has l_i = 0: it writes O = 0 and LSE = -inf, never NaN.
     // Normalise once, at the end. A row that saw no key has l_i = 0: O = 0 and LSE = -inf.
     const float inv_l = l_i > 0.f ? 1.f / l_i : 0.f;
 #pragma unroll
     for (int t = 0; t < kPerLane; ++t) gO[row * kHeadDim + lane + kWarpSize * t] = rO[t] * inv_l;
     // ln(sum_j exp(s_ij)) = ln(2) * log2(2^m_i * l_i) = kLn2 * (m_i + log2(l_i)), m_i in log2 units.
     if (lane == 0) gLse[row] = l_i > 0.f ? kLn2 * (m_i + log2f(l_i)) : -CUDART_INF_F;
+    // STUB: for (int t = 0; t < kPerLane; ++t) gO[row * kHeadDim + lane + kWarpSize * t] = rO[t];  // not / l_i
+    // STUB: if (lane == 0) gLse[row] = kLn2 * m_i;  // log2(l_i) missing
+    // END SOLUTION
   }
 }
 

@@ -208,12 +208,20 @@ __global__ void __launch_bounds__(Config<kHeadDim>::kThreads, Config<kHeadDim>::
   gV += bh * sk * kHeadDim;
   gLse += bh * sq;
 
+  // EXERCISE 4.1: the K/V tile loop bound: skip the key tiles above the causal diagonal
+  // BEGIN SOLUTION
+  // HINT: n_tiles = the number of kBlockN-key tiles to visit. Without the mask: every key, Sk of them
+  // HINT: (the last tile may be ragged). Causal (bottom-right): the tile's last real row,
+  // HINT: min(q0 + kBlockM, Sq) - 1, sees keys up to that row + Sk - Sq, and no row of the tile sees
+  // HINT: more, so the tiles past it are skipped, not masked. None at all when that is negative.
   // Keys the tile can see: all of them, or (causal, bottom-right) those up to the diagonal of
   // its last real row, q_end - 1 + sk - sq. Tiles above the diagonal are never visited.
   const std::int64_t q_end = q0 + kBlockM < sq ? q0 + kBlockM : sq;
   std::int64_t n_end = sk;
   if (causal) n_end = q_end + sk - sq < sk ? q_end + sk - sq : sk;
   const int n_tiles = n_end > 0 ? int((n_end + kBlockN - 1) / kBlockN) : 0;
+  // STUB: const int n_tiles = 0;  // no key tile visited: O = 0, LSE = -inf
+  // END SOLUTION
 
   if (n_tiles > 0) {
     copy_kv_tile<C>(sK, gK, 0, sk, tid);  // K_0 in flight while Q is loaded
@@ -294,6 +302,12 @@ __global__ void __launch_bounds__(Config<kHeadDim>::kThreads, Config<kHeadDim>::
 #pragma unroll
       for (int lane_mask = 2; lane_mask <= kLaneCols; lane_mask *= 2)  // the lane_col bits
         row_max = fmaxf(row_max, __shfl_xor_sync(kFullMask, row_max, lane_mask));
+      // EXERCISE 4.2: rescale the accumulator when the row max grows
+      // BEGIN SOLUTION
+      // HINT: row_max is the max of row i over this tile. m_new = max(m_i, row_max); m_ref = m_new, or 0
+      // HINT: while m_new is -inf (no key seen yet: exp2(-inf - -inf) would be NaN); alpha = exp2f(m_i -
+      // HINT: m_ref). Store m_new in m_i, multiply l_i and the row's kColsPerLane O registers by alpha.
+      // HINT: The code after the region turns S into P = exp2(S - m_ref) and adds it to l_i.
       const float m_new = fmaxf(m_i[i], row_max);
       // A row that has seen no key yet has m_new = -inf: subtract 0 instead, so that
       // exp2(-inf - -inf) = NaN never happens (its P and alpha come out 0).
@@ -303,6 +317,8 @@ __global__ void __launch_bounds__(Config<kHeadDim>::kThreads, Config<kHeadDim>::
       l_i[i] *= alpha;
 #pragma unroll
       for (int c = 0; c < kColsPerLane; ++c) rO[i][c] *= alpha;
+      // STUB: const float m_ref = 0.f;  // no running max: m_i stays -inf, nothing is rescaled
+      // END SOLUTION
 #pragma unroll
       for (int jj = 0; jj < kKeysPerLane; ++jj) {
         rS[i][jj] = exp2f(rS[i][jj] - m_ref);
@@ -327,6 +343,12 @@ __global__ void __launch_bounds__(Config<kHeadDim>::kThreads, Config<kHeadDim>::
       cp_async_commit();
     }
 
+    // EXERCISE 4.3: O_i += P_ij V_j: the second product, from P and V in shared memory
+    // BEGIN SOLUTION
+    // HINT: mirror S = Q K^T above: walk the tile's kBlockN keys in steps of kVec. Per step, lds4 this
+    // HINT: lane's rows of P (sPl + C::row_step(i) * kPStride + n), then per key n + e lds4 this lane's
+    // HINT: kColsPerLane columns of V (sVl + (n + e) * kRowStride + k * kVec * kLaneCols, k <
+    // HINT: kColsPerLane / kVec) and fmaf them into rO[i][c].
     // O_i += P_ij V_j: per step of 4 keys, kRowsPerLane float4 reads of P and kColsPerLane of V
     // (4 rows x kColsPerLane / 4) feed 4 * kRowsPerLane * kColsPerLane FFMA.
 #pragma unroll C::kUnrollPV
@@ -346,6 +368,8 @@ __global__ void __launch_bounds__(Config<kHeadDim>::kThreads, Config<kHeadDim>::
           for (int c = 0; c < kColsPerLane; ++c) rO[i][c] = fmaf(rP[i][e], rV[c], rO[i][c]);
       }
     }
+    // STUB: (void)sVl;  // read by the P V loop you write here; until then O = 0
+    // END SOLUTION
   }
 
   // Epilogue: finish l_i across the row's lanes, O_i / l_i, LSE = (m_i + log2 l_i) * ln 2.

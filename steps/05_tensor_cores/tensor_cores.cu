@@ -30,7 +30,7 @@
 //   sQ (kBlockM, D) + kStages x [sK (kBlockN, D) + sV (kBlockN, D)]
 //     = (kBlockM + 2 kStages kBlockN) x D x 2 bytes
 //   D = 64:  (128 + 2 x 2 x 128) x 64 x 2  =  80 KiB   2 blocks (8 warps) per SM
-//   D = 128: (128 + 2 x 3 x 32) x 128 x 2  =  80 KiB   2 blocks (8 warps) per SM
+//   D = 128: (128 + 2 x 2 x 64) x 128 x 2  =  96 KiB   2 blocks (8 warps) per SM
 //   D = 256: (128 + 2 x 2 x 32) x 256 x 2  = 128 KiB   1 block  (8 warps) per SM
 //
 // Expected bottleneck: the tensor pipe, with shared-memory bandwidth next. An SM issues roughly
@@ -263,12 +263,21 @@ __global__ void __launch_bounds__(Config<kHeadDim>::kThreads, Config<kHeadDim>::
   const int q0 = m_block * kBlockM;
   const int q_rows = min(kBlockM, p.sq - q0);
 
+  // EXERCISE 5.1: the causal loop bounds: key tiles to visit, and those that need the mask
+  // BEGIN SOLUTION
+  // HINT: n_tiles = key tiles to visit: ceil(kv_end / kBlockN), where kv_end = Sk, or (kCausal) the
+  // HINT: end of the keys the tile's last real row q0 + q_rows - 1 sees, clamped to [0, Sk].
+  // HINT: n_unmasked = tiles that every row of the tile sees whole: the keys of the tile's FIRST row
+  // HINT: q0, in whole tiles (rounded down). Tiles from n_unmasked on cross Sk or the diagonal and
+  // HINT: are masked.
   // Keys the tile sees: [0, kv_end). Bottom-right causal: row i sees keys j <= i + Sk - Sq.
   const int kv_end = kCausal ? max(0, min(p.sk, (q0 + q_rows - p.sq) + p.sk)) : p.sk;
   const int n_tiles = (kv_end + kBlockN - 1) / kBlockN;
   // Tiles [0, n_unmasked) are entirely visible to the tile's first row (hence to all): no mask.
   const int first_row_end = kCausal ? max(0, min(p.sk, (q0 + 1 - p.sq) + p.sk)) : p.sk;
   const int n_unmasked = first_row_end / kBlockN;
+  // STUB: const int n_tiles = 0, n_unmasked = 0;  // no key tile visited: O = 0, LSE = -inf
+  // END SOLUTION
 
   const T* gQ = p.q + (head * p.sq + q0) * kHeadDim;  // (q_rows, kHeadDim)
   const T* gK = p.k + head * p.sk * kHeadDim;         // (Sk, kHeadDim)
@@ -363,6 +372,13 @@ __global__ void __launch_bounds__(Config<kHeadDim>::kThreads, Config<kHeadDim>::
 #pragma unroll
     for (int r = 0; r < kRowsPerLane; ++r) {
       const int mi = r / 2, c0 = 2 * (r % 2);  // row r is elements c0, c0 + 1 of every n8 tile
+      // EXERCISE 5.2: online softmax on mma fragments: the quad's row max, rescale O and l_i
+      // BEGIN SOLUTION
+      // HINT: row r of this lane is elements c0 and c0 + 1 of every n8 tile rS[mi][ni]; the other three
+      // HINT: column pairs of the row are in the lanes of the same quad (lane ^ 1, lane ^ 2): m_new =
+      // HINT: max(m_i, this lane's elements), then two __shfl_xor_sync. m_i holds raw scores: m_scaled =
+      // HINT: m_new * scale_log2 (0 while m_new is -inf); alpha = exp2_fast(m_i * scale_log2 - m_scaled);
+      // HINT: store m_new, scale l_i and the row's O accumulators rO[mi][ni][c0], [c0 + 1] by alpha.
       float m_new = m_i[r];
 #pragma unroll
       for (int ni = 0; ni < kNTilesS; ++ni) m_new = fmaxf(m_new, fmaxf(rS[mi][ni][c0], rS[mi][ni][c0 + 1]));
@@ -379,6 +395,8 @@ __global__ void __launch_bounds__(Config<kHeadDim>::kThreads, Config<kHeadDim>::
         rO[mi][ni][c0] *= alpha;
         rO[mi][ni][c0 + 1] *= alpha;
       }
+      // STUB: const float m_scaled = 0.f;  // no running max: m_i stays -inf, nothing is rescaled
+      // END SOLUTION
 #pragma unroll
       for (int ni = 0; ni < kNTilesS; ++ni)
 #pragma unroll
@@ -393,6 +411,12 @@ __global__ void __launch_bounds__(Config<kHeadDim>::kThreads, Config<kHeadDim>::
     // fragments of S tiles 2 kk and 2 kk + 1, rounded to T: no shared memory, no shuffles.
 #pragma unroll
     for (int kk = 0; kk < C::kKStepsPV; ++kk) {
+      // EXERCISE 5.3: the S accumulators become the P A-fragment, in registers
+      // BEGIN SOLUTION
+      // HINT: the m16k16 A fragment of keys [16 kk, 16 kk + 16) holds, per lane, (row g, k 2t..2t+1),
+      // HINT: (row g + 8, k 2t..), (row g, k 2t + 8..), (row g + 8, k 2t + 8..): exactly the C fragments
+      // HINT: of S tiles 2 kk (elements 0, 1 then 2, 3) and 2 kk + 1. pack2<T>(lo, hi) rounds two floats
+      // HINT: into one register in that order.
       std::uint32_t rP[kMTiles][4];  // (kWarpRows, 16) as m16k16 A fragments
 #pragma unroll
       for (int mi = 0; mi < kMTiles; ++mi) {
@@ -401,6 +425,8 @@ __global__ void __launch_bounds__(Config<kHeadDim>::kThreads, Config<kHeadDim>::
         rP[mi][2] = pack2<T>(rS[mi][2 * kk + 1][0], rS[mi][2 * kk + 1][1]);  // row g,     k 2t + 8..
         rP[mi][3] = pack2<T>(rS[mi][2 * kk + 1][2], rS[mi][2 * kk + 1][3]);  // row g + 8, k 2t + 8..
       }
+      // STUB: std::uint32_t rP[kMTiles][4] = {};  // P = 0: O = 0, LSE still right
+      // END SOLUTION
 #pragma unroll
       for (int np = 0; np < kNTilesO / 2; ++np) {
         std::uint32_t rV[4];  // (16, 16): B fragments of n8 tiles 2 np (rV[0..1]) and 2 np + 1 (rV[2..3])
