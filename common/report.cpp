@@ -105,7 +105,7 @@ bool is_number(const std::string& v) {
 
 }  // namespace
 
-void print_results(const std::vector<RunResult>& results, Format f, std::ostream& out) {
+void print_results(const std::vector<RunResult>& results, Format f, std::ostream& out, bool header) {
   const auto& cols = columns();
   if (f == Format::csv) {
     std::vector<std::vector<std::string>> rows(1);
@@ -114,7 +114,9 @@ void print_results(const std::vector<RunResult>& results, Format f, std::ostream
       rows.emplace_back();
       for (const auto& c : cols) rows.back().push_back(c.get(r));
     }
+    if (!header) rows.erase(rows.begin());
     print_rows(rows, Format::csv, out, 0);
+    out.flush();
     return;
   }
   if (f == Format::json) {  // typed by column, not guessed from the text

@@ -11,7 +11,9 @@ namespace fa {
 
 enum class Format { table, csv, json };
 
-void print_results(const std::vector<RunResult>& results, Format f, std::ostream& out);
+// CSV without its header line when `header` is false, so a sweep can print each row as soon as
+// it is measured (a long sweep cut short still leaves its rows).
+void print_results(const std::vector<RunResult>& results, Format f, std::ostream& out, bool header = true);
 void print_device(const DeviceInfo& d, Format f, std::ostream& out);
 
 // A table of strings whose first row is the header: aligned text (the first `text_columns`

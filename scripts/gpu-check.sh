@@ -13,11 +13,19 @@ summary=()
 for s in "${steps[@]}"; do
   FA_TEST_STEP=$s "$bin/fa_gpu_tests" >"$logs/gpu-tests-$s.log" 2>&1
   summary+=("gpu tests $s: rc=$? $(grep -E 'shape cases passed' "$logs/gpu-tests-$s.log" | sed 's/.*MESSAGE: //' | tr '\n' ' ') $(grep -E '^\[doctest\] (test cases|assertions)' "$logs/gpu-tests-$s.log" | tr -s ' ' | tr '\n' ' ')")
-  for tool in memcheck racecheck synccheck initcheck; do
-    # Ragged in both lengths, causal with Sq > Sk (71 rows see no key), two heads.
-    compute-sanitizer --tool "$tool" --error-exitcode 9 "$bin/fa" run "$s" -b 1 -H 2 -q 200 -k 129 --causal \
-      --warmup 0 --repeat 1 >"$logs/sanitizer-$tool-$s.log" 2>&1
-    summary+=("$tool $s: rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$logs/sanitizer-$tool-$s.log" | tail -1)")
+  # Head dims 64 and 128 where the step takes them (else its first), each in its native dtype.
+  dims=$("$bin/fa" list | awk -v s="$s" '$1 == s {getline; print}' | sed 's/.*head dims: //; s/;.*//; s/,//g')
+  [ "$dims" = any ] && dims="64 128"
+  run_dims=$(for d in $dims; do [ "$d" = 64 ] || [ "$d" = 128 ] && echo "$d"; done)
+  [ -n "$run_dims" ] || run_dims=${dims%% *}
+  for d in $run_dims; do
+    for tool in memcheck racecheck synccheck initcheck; do
+      # Ragged in both lengths, causal with Sq > Sk (71 rows see no key), two heads.
+      log="$logs/sanitizer-$tool-$s-d$d.log"
+      compute-sanitizer --tool "$tool" --error-exitcode 9 "$bin/fa" run "$s" -b 1 -H 2 -q 200 -k 129 -d "$d" --causal \
+        --warmup 0 --repeat 1 >"$log" 2>&1
+      summary+=("$tool $s d$d: rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$log" | tail -1)")
+    done
   done
 done
 printf '%s\n' "${summary[@]}" | tee "$logs/summary.txt"

@@ -150,10 +150,11 @@ int run_bench(const std::vector<const Step*>& steps, const BenchOptions& b, cons
             p.h = b.heads ? b.heads : std::max<std::int64_t>(1, b.hidden / d);
             validate(p);
             results.push_back(run_step(*s, p, c.run_options()));
-            // Table output streams row by row would reorder columns; print once at the end.
+            // CSV streams row by row; the table (aligned columns) and JSON print at the end.
+            if (c.format() == Format::csv) print_results({results.back()}, Format::csv, out, results.size() == 1);
           }
   }
-  print_results(results, c.format(), out);
+  if (c.format() != Format::csv) print_results(results, c.format(), out);
   return exit_code_for(results, false);
 }
 

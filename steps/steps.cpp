@@ -6,13 +6,17 @@ namespace fa {
 
 const std::vector<Step>& all_steps() {
   // Explicit, in lesson order: adding a step means adding a line here.
-  static const std::vector<Step> steps = {
-      naive_step(),
-      tiled_step(),
-      online_softmax_step(),
-      fused_step(),
-      tensor_cores_step(),
-  };
+  static const std::vector<Step> steps = [] {
+    std::vector<Step> s = {
+        naive_step(),
+        tiled_step(),
+        online_softmax_step(),
+        fused_step(),
+        tensor_cores_step(),
+    };
+    for (Step& v : warp_specialized_steps()) s.push_back(std::move(v));  // 06 and its ablations
+    return s;
+  }();
   return steps;
 }
 

@@ -14,6 +14,7 @@ Step tiled_step();
 Step online_softmax_step();
 Step fused_step();
 Step tensor_cores_step();
+std::vector<Step> warp_specialized_steps();  // 06: the full kernel, then its ablations
 
 const std::vector<Step>& all_steps();
 

@@ -1,0 +1,835 @@
+// Step 06: FlashAttention-3 on Hopper (TMA, mbarriers, wgmma, warp specialisation, pingpong).
+//
+// What changed from step 05 (FlashAttention-2 with mma.sync, ldmatrix, cp.async):
+//   - Loads go through the Tensor Memory Accelerator. One thread issues cp.async.bulk.tensor for a
+//     whole (rows, 64) box described by a CUtensorMap built on the host; the hardware writes it
+//     into shared memory already 128-byte swizzled, zero-fills rows past Sq or Sk of the head, and
+//     counts the bytes on an mbarrier. No thread computes an address, nothing is predicated.
+//   - Both products are wgmma.mma_async, issued by a warpgroup (4 warps, 128 threads) for a
+//     64-row tile: m64nNk16. S = Q K^T reads Q and K from shared memory through matrix
+//     descriptors; O += P V reads P from registers (S's accumulators rounded to 16 bits, the
+//     trick of step 05) and V from shared memory, transposed by the hardware (V is N-major). A
+//     wgmma is asynchronous: the warpgroup issues it, keeps computing, and waits for it later.
+//   - Warp specialisation: a producer warpgroup, whose thread 0 only issues TMA loads and which
+//     gives registers back (setmaxnreg.dec to 24), and two consumer warpgroups that only compute
+//     (setmaxnreg.inc to 240). They talk through mbarriers in shared memory: full[stage]
+//     (producer -> consumers: the bytes have landed) and empty[stage] (consumers -> producer: the
+//     stage may be overwritten), for K and for V separately.
+//   - Scheduling: the two consumers take turns issuing their GEMMs (pingpong, two named
+//     barriers), so one warpgroup's softmax runs while the other's GEMMs occupy the tensor cores;
+//     and inside a warpgroup, S = Q K^T of tile j is issued together with O += P V of tile j - 1,
+//     so the softmax of tile j runs while that P V is on the tensor cores (intra-warpgroup
+//     overlap).
+//   - Unchanged from step 05: the online softmax (exp2 with log2(e) folded into the scale, the
+//     -inf guards), causal tiles above the diagonal skipped and only tiles crossing it or Sk
+//     masked, O normalised once at the end and staged through shared memory for 16-byte stores,
+//     LSE out, the grid order.
+//
+// Thread-to-data mapping (one block = one (batch, head) and kBlockM = 128 query rows):
+//   block          <- blockIdx.x = head * num_m_blocks + reversed query tile, as in step 05.
+//   warpgroup 0    <- the producer: thread 0 issues every TMA load (Q once, then K and V tile by
+//                     tile into the ring); threads 1..127 exit at once.
+//   warpgroup 1+c  <- consumer c (c = 0, 1): query rows [64 c, 64 c + 64) of the tile against
+//                     every key; its warp w owns rows 64 c + 16 w .. + 15 (a wgmma's m64 is four
+//                     warps' m16).
+//   lane           <- in every wgmma accumulator (S: 64 x kBlockN, O: 64 x kHeadDim) the m16n8
+//                     layout of step 05 repeated along N: rows g and g + 8 of its warp's 16,
+//                     columns 8 j + 2 t and + 1 of every n8 slice j, in d[4 j + 2 h + e] (row
+//                     g + 8 h, column 8 j + 2 t + e), g = lane / 4, t = lane % 4.
+//   no_warp_specialization: 256 threads, no producer; thread 0 of consumer 0 issues the loads.
+//
+// Shared memory per block: sQ (kBlockM, D) + kStages x [sK (kBlockN, D) + sV (kBlockN, D)],
+// each tile stored as D / 64 column blocks of (rows, 64) in the TMA's 128-byte swizzle, then the
+// mbarriers, plus up to 1 KiB to align the tiles to the swizzle's 1024-byte period:
+//   D = 64:  (128 + 2 x 4 x 128) x  64 x 2 = 144 KiB (+ 1 KiB + 136 B)
+//   D = 128: (128 + 2 x 2 x 128) x 128 x 2 = 160 KiB (+ 1 KiB + 72 B)
+// One block (12 warps) per SM: registers (2 x 128 x 240 + 128 x 24) are the limit, not smem.
+// sQ is reused at the end to stage O.
+//
+// Expected bottleneck: the tensor cores at D = 128; at D = 64 the exp2 unit is as busy as they
+// are. Per 128 x 128 tile and block, the GEMMs are 4 x 128 x 128 x D flops, 1024 clocks at
+// D = 64 and 2048 at D = 128 at the SM's 4096 dense 16-bit flops per clock; the softmax is 16384
+// exp2 at 16 per clock, 1024 clocks, plus about 3 FP32 operations per score. Only if each
+// warpgroup's softmax hides under GEMMs (its own P V and the other warpgroup's products) does the
+// tensor pipe stay busy; that is what the pingpong and the overlap are for, and what the
+// ablations measure. HBM traffic is step 05's Theta(N^2 d^2 / M), with K/V re-reads from L2.
+#include <cuda.h>  // CUtensorMap and its enums (types only: libcuda is never linked)
+#include <cudaTypedefs.h>  // PFN_cuTensorMapEncodeTiled
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <math_constants.h>
+
+#include <climits>
+#include <cstdint>
+#include <string>
+#include <type_traits>
+
+#include "common/attention_args.hpp"
+#include "common/cuda_check.hpp"
+#include "steps/06_warp_specialized/warp_specialized.hpp"
+
+// A build for other architectures as well (CMAKE_CUDA_ARCHITECTURES="80;90a") compiles the kernel
+// body out in their device passes (see flash3_kernel), leaving device-only constants unused there.
+#if defined(__CUDA_ARCH__) && !defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#pragma nv_diag_suppress 177
+#endif
+
+namespace fa::warp_specialized {
+namespace {
+
+constexpr int kWarpSize = 32;
+constexpr int kWarpgroupWarps = 4;                            // wgmma runs on 4 warps together
+constexpr int kWarpgroupThreads = kWarpgroupWarps * kWarpSize;  // 128
+constexpr unsigned kFullWarp = 0xffffffffu;                   // every lane takes part in the shuffle
+constexpr int kElemBytes = 2;                                 // bf16 and fp16
+constexpr int kChunkBytes = 16;                               // one swizzled unit, one vector store
+constexpr int kChunkElems = kChunkBytes / kElemBytes;         // 8 elements
+constexpr int kSwizzleRowBytes = 128;                         // a 128B-swizzled row: 8 chunks
+constexpr int kSwizzleCols = kSwizzleRowBytes / kElemBytes;   // 64 elements: one TMA box width
+constexpr int kSwizzleRows = 8;                               // the XOR pattern repeats every 8 rows
+constexpr int kSwizzleAtomBytes = kSwizzleRows * kSwizzleRowBytes;  // 1024: tiles start on this
+constexpr int kWgmmaM = 64, kWgmmaK = 16;                     // wgmma.m64nNk16
+constexpr int kWgmmaKBytes = kWgmmaK * kElemBytes;            // 32: one k16 step along a K-major row
+constexpr int kQuad = 4;                                      // lanes that share an accumulator row
+constexpr int kWarpRows = kWgmmaM / kWarpgroupWarps;          // 16 accumulator rows per warp
+constexpr int kHalfRows = 8;                                  // a lane's rows are g and g + 8
+constexpr int kSliceCols = 8;                                 // an n8 slice of an accumulator
+constexpr int kARegs = 4;                                     // registers of one m64k16 A fragment
+constexpr int kMbarrierBytes = 8;                             // one mbarrier object
+constexpr int kConsumers = 2;                                 // consumer warpgroups per block
+constexpr int kConsumerWarps = kConsumers * kWarpgroupWarps;  // arrivals that free a stage
+constexpr int kProducerRegisters = 24;                        // setmaxnreg.dec: a thread issuing TMA
+constexpr int kConsumerRegisters = 240;                       // setmaxnreg.inc: S, P, O, statistics
+constexpr int kRegisterFile = 65536;                          // 32-bit registers per SM
+constexpr float kLog2e = 1.4426950408889634f;                 // exp(x) = exp2(x * log2(e))
+constexpr float kLn2 = 0.6931471805599453f;                   // log(x) = log2(x) * ln(2)
+
+// Named barriers (bar.sync / bar.arrive ids; 0 is __syncthreads).
+constexpr int kBarrierTurn = 1;      // + c: "consumer c may issue its GEMMs now" (pingpong)
+constexpr int kBarrierEpilogue = 3;  // + c: consumer c's own four warps (staging O in sQ)
+
+struct Params {
+  void* o;     // (B, H, Sq, D), the step's dtype
+  float* lse;  // (B, H, Sq)
+  int sq, sk;
+  int num_m_blocks;  // ceil(Sq / kBlockM)
+  float scale_log2;  // softmax scale * log2(e): exp(scale * s) = exp2(scale_log2 * s)
+};
+
+// Per head dim and variant: everything the kernel derives from the tile sizes in the header.
+template <int kHeadDim_, Variant kVariant>
+struct Config {
+  static constexpr int kHeadDim = kHeadDim_;
+  static constexpr int kBlockM = Tiles<kHeadDim>::kBlockM;
+  static constexpr int kBlockN = Tiles<kHeadDim>::kBlockN;
+  static constexpr int kStages = Tiles<kHeadDim>::kStages;
+
+  static constexpr bool kWarpSpecialized = kVariant != Variant::no_warp_specialization;
+  static constexpr bool kPingpong = kVariant != Variant::no_pingpong;
+  static constexpr bool kOverlap = kVariant != Variant::no_overlap;
+  static constexpr int kProducers = kWarpSpecialized ? 1 : 0;  // producer warpgroups
+  static constexpr int kThreads = (kProducers + kConsumers) * kWarpgroupThreads;
+
+  static constexpr int kColBlocks = kHeadDim / kSwizzleCols;       // 64-column blocks of a row
+  static constexpr int kQBlockBytes = kBlockM * kSwizzleRowBytes;  // one column block of sQ
+  static constexpr int kKVBlockBytes = kBlockN * kSwizzleRowBytes;  // one column block of sK or sV
+  static constexpr int kQBytes = kColBlocks * kQBlockBytes;        // = kBlockM x D x 2
+  static constexpr int kKVBytes = kColBlocks * kKVBlockBytes;      // = kBlockN x D x 2, one stage
+  static constexpr int kBarriers = 1 + 4 * kStages;                // full Q; full/empty K and V
+  static constexpr int kSmemBytes =
+      kSwizzleAtomBytes + kQBytes + 2 * kStages * kKVBytes + kMbarrierBytes * kBarriers;
+
+  static constexpr int kRowsPerConsumer = kBlockM / kConsumers;  // 64: one wgmma M
+  static constexpr int kAccS = kBlockN / 2;     // S accumulators per thread: 64 x kBlockN / 128
+  static constexpr int kAccO = kHeadDim / 2;    // O accumulators per thread: 64 x D / 128
+  static constexpr int kRegsP = kBlockN / kWgmmaK * kARegs;  // P as bf16x2 / f16x2 registers
+  static constexpr int kSlicesS = kBlockN / kSliceCols;   // n8 slices across a row of S
+  static constexpr int kSlicesO = kHeadDim / kSliceCols;  // n8 slices across a row of O
+
+  static_assert(kRowsPerConsumer == kWgmmaM, "each consumer warpgroup owns one wgmma M of rows");
+  static_assert(kHeadDim % kSwizzleCols == 0, "rows split into 64-element (128-byte) swizzled blocks");
+  static_assert(kBlockN == 128, "S = Q K^T is one m64n128k16 chain (the only SS shape wrapped below)");
+  static_assert(kHeadDim == 64 || kHeadDim == 128, "O += P V is m64n64k16 or m64n128k16");
+  static_assert(kBlockM <= 256 && kBlockN <= 256, "a TMA box has at most 256 rows");
+  static_assert(kStages >= 2, "tile j + 1 loads while tile j is used");
+  static_assert(kQBlockBytes % kSwizzleAtomBytes == 0 && kKVBlockBytes % kSwizzleAtomBytes == 0,
+                "every column block starts on the swizzle period");
+  static_assert(kProducerRegisters * kWarpgroupThreads + kConsumerRegisters * kConsumers * kWarpgroupThreads <=
+                    kRegisterFile,
+                "the register split must fit the register file");
+};
+
+// ---------------------------------------------------------------------------------------------
+// The PTX the lesson is about, one small wrapper each.
+
+__device__ __forceinline__ std::uint32_t smem_address(const void* p) {
+  return static_cast<std::uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// mbarrier: a 64-bit object in shared memory with an arrival count and a transaction (byte)
+// count; its phase completes when both reach zero, then it re-arms for the next phase. Waiters
+// name the phase by its parity.
+__device__ __forceinline__ void mbarrier_init(std::uint32_t bar, int arrivals) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(arrivals) : "memory");
+}
+
+// Makes the initialisations visible to the other threads and to the TMA unit (async proxy).
+__device__ __forceinline__ void fence_mbarrier_init() {
+  asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+}
+
+// One arrival that also announces `bytes` still to come (the TMA's complete_tx subtracts them).
+__device__ __forceinline__ void mbarrier_arrive_expect_tx(std::uint32_t bar, int bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
+
+__device__ __forceinline__ void mbarrier_arrive(std::uint32_t bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+
+// Returns once the phase with parity `parity` has completed. A freshly initialised barrier is in
+// phase 0, so waiting for parity 1 returns at once (the "previous" phase counts as complete).
+__device__ __forceinline__ void mbarrier_wait(std::uint32_t bar, std::uint32_t parity) {
+  std::uint32_t done = 0;
+  do {
+    asm volatile(
+        "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
+        : "=r"(done)
+        : "r"(bar), "r"(parity)
+        : "memory");
+  } while (!done);
+}
+
+// TMA: copies the box at coordinates (c0, c1, c2) (innermost first) of the tensor `map` into
+// shared memory at dst, and reports its bytes to the mbarrier `bar`. Out-of-bounds elements of
+// the box are written as zeros and counted like the others.
+__device__ __forceinline__ void tma_load_3d(std::uint32_t dst, const CUtensorMap* map, int c0, int c1, int c2,
+                                            std::uint32_t bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4}], "
+      "[%5];\n" ::"r"(dst),
+      "l"(reinterpret_cast<std::uint64_t>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(bar)
+      : "memory");
+}
+
+// Fetches a tensor map (a kernel parameter) into the TMA unit's cache ahead of the first load.
+__device__ __forceinline__ void tma_prefetch_map(const CUtensorMap* map) {
+  asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<std::uint64_t>(map)) : "memory");
+}
+
+// Named barriers: bar.sync waits until `threads` threads have arrived at barrier `id`;
+// bar.arrive arrives without waiting.
+__device__ __forceinline__ void named_barrier_sync(int id, int threads) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+__device__ __forceinline__ void named_barrier_arrive(int id, int threads) {
+  asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+
+// Moves this warpgroup's per-thread register budget down or up (all its warps execute it).
+template <int kRegisters>
+__device__ __forceinline__ void setmaxnreg_dec() {
+  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(kRegisters));
+}
+template <int kRegisters>
+__device__ __forceinline__ void setmaxnreg_inc() {
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(kRegisters));
+}
+
+// wgmma shared-memory matrix descriptor (64 bits): start address >> 4 in bits 0-13, leading
+// byte offset >> 4 in 16-29, stride byte offset >> 4 in 32-45, base offset 0 in 49-51 (the tiles
+// start on the 1024-byte swizzle period), layout 1 = 128-byte swizzle in 62-63.
+//   K-major operand (Q, K: the k16 step runs along a row): stride = 1024, the distance between
+//     8-row groups; leading unused (1). A k16 step inside a 64-column block is start + 32 bytes.
+//   N-major operand (V, transposed): stride = 1024, between 8-key groups along K; leading =
+//     distance between 64-column blocks along N (kBlockN x 128 bytes).
+__device__ __forceinline__ std::uint64_t smem_descriptor(std::uint32_t addr, std::uint32_t leading_bytes,
+                                                         std::uint32_t stride_bytes) {
+  constexpr std::uint64_t kSwizzle128B = 1;
+  return std::uint64_t((addr & 0x3FFFF) >> 4) | (std::uint64_t(leading_bytes >> 4) << 16) |
+         (std::uint64_t(stride_bytes >> 4) << 32) | (kSwizzle128B << 62);
+}
+// The same descriptor with its start address moved by `bytes` (a multiple of 16).
+__device__ __forceinline__ std::uint64_t advance(std::uint64_t desc, std::uint32_t bytes) { return desc + (bytes >> 4); }
+
+// wgmma bookkeeping: fence before a warpgroup's first wgmma that touches registers other
+// instructions wrote; commit closes a group of wgmmas; wait_group<N> returns once at most N of
+// this warpgroup's groups are still running.
+__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int kPending>
+__device__ __forceinline__ void wgmma_wait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(kPending) : "memory");
+}
+
+// The compiler sees a wgmma's accumulators as written when the instruction is issued; the
+// hardware writes them until the wait. An empty asm that "rewrites" each register, placed after
+// the wait, keeps every later read below the wait (and every earlier write above the issue).
+template <int N>
+__device__ __forceinline__ void order_registers(float (&r)[N]) {
+#pragma unroll
+  for (int i = 0; i < N; ++i) asm volatile("" : "+f"(r[i])::"memory");
+}
+
+// The accumulator operand lists of a wgmma: "+f" on d[0 .. N/2).
+#define FA_ACC8(i) \
+  "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), "+f"(d[i + 4]), "+f"(d[i + 5]), "+f"(d[i + 6]), "+f"(d[i + 7])
+#define FA_ACC32 FA_ACC8(0), FA_ACC8(8), FA_ACC8(16), FA_ACC8(24)
+#define FA_ACC64 FA_ACC32, FA_ACC8(32), FA_ACC8(40), FA_ACC8(48), FA_ACC8(56)
+#define FA_REGS32                                                                                                   \
+  "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, " \
+  "%24, %25, %26, %27, %28, %29, %30, %31}"
+#define FA_REGS64                                                                                                   \
+  "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, " \
+  "%24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, "   \
+  "%46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}"
+
+// d (64 x 128, fp32) = [scale_d ? d : 0] + A (64 x 16, descriptor) * B (16 x 128, descriptor),
+// both K-major (imm-trans-a = imm-trans-b = 0). TYPE is "bf16" or "f16".
+#define FA_WGMMA_SS_N128(TYPE)                                                                      \
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"                                         \
+               "wgmma.mma_async.sync.aligned.m64n128k16.f32." TYPE "." TYPE " " FA_REGS64          \
+               ", %64, %65, p, 1, 1, 0, 0;\n}\n"                                                    \
+               : FA_ACC64                                                                           \
+               : "l"(desc_a), "l"(desc_b), "r"(scale_d))
+
+// d (64 x N, fp32) += A (64 x 16, four registers) * B (16 x N, descriptor, N-major: imm-trans-b 1).
+#define FA_WGMMA_RS_N64(TYPE)                                                                                  \
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"                                                    \
+               "wgmma.mma_async.sync.aligned.m64n64k16.f32." TYPE "." TYPE " " FA_REGS32                        \
+               ", {%32, %33, %34, %35}, %36, p, 1, 1, 1;\n}\n"                                                    \
+               : FA_ACC32                                                                                       \
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(1))
+#define FA_WGMMA_RS_N128(TYPE)                                                                                 \
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"                                                    \
+               "wgmma.mma_async.sync.aligned.m64n128k16.f32." TYPE "." TYPE " " FA_REGS64                       \
+               ", {%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n"                                                    \
+               : FA_ACC64                                                                                       \
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(1))
+
+template <class T>
+__device__ __forceinline__ void wgmma_ss_n128(float (&d)[64], std::uint64_t desc_a, std::uint64_t desc_b,
+                                              int scale_d) {
+  if constexpr (std::is_same_v<T, __nv_bfloat16>)
+    FA_WGMMA_SS_N128("bf16");
+  else
+    FA_WGMMA_SS_N128("f16");
+}
+
+template <class T, int N>
+__device__ __forceinline__ void wgmma_rs(float (&d)[N / 2], const std::uint32_t* a, std::uint64_t desc_b) {
+  static_assert(N == 64 || N == 128, "wrapped shapes: m64n64k16 and m64n128k16");
+  if constexpr (N == 64) {
+    if constexpr (std::is_same_v<T, __nv_bfloat16>)
+      FA_WGMMA_RS_N64("bf16");
+    else
+      FA_WGMMA_RS_N64("f16");
+  } else {
+    if constexpr (std::is_same_v<T, __nv_bfloat16>)
+      FA_WGMMA_RS_N128("bf16");
+    else
+      FA_WGMMA_RS_N128("f16");
+  }
+}
+
+// 2^x on the MUFU unit (see step 05). -inf gives +0.
+__device__ __forceinline__ float exp2_fast(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
+// Two floats rounded to 16 bits and packed into one register, `lo` in the low half: the order
+// of a wgmma A register (lower column first).
+template <class T>
+__device__ __forceinline__ std::uint32_t pack2(float lo, float hi) {
+  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+    const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<const std::uint32_t*>(&v);
+  } else {
+    const __half2 v = __floats2half2_rn(lo, hi);
+    return *reinterpret_cast<const std::uint32_t*>(&v);
+  }
+}
+
+// Byte offset of element (row, col) in a tile stored the TMA's 128B-swizzled way: column block
+// col / 64 of (rows, 64), rows of 128 bytes, 16-byte chunk c of row r at position c ^ (r % 8).
+template <int kTileRows>
+__device__ __forceinline__ std::uint32_t swizzled_offset(int row, int col) {
+  const int chunk = (col % kSwizzleCols) / kChunkElems;
+  return std::uint32_t((col / kSwizzleCols) * kTileRows * kSwizzleRowBytes + row * kSwizzleRowBytes +
+                       ((chunk ^ (row % kSwizzleRows)) * kChunkBytes) + (col % kChunkElems) * kElemBytes);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+template <class T, int kHeadDim, bool kCausal, Variant kVariant>
+__global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
+    flash3_kernel(const __grid_constant__ CUtensorMap tmap_q, const __grid_constant__ CUtensorMap tmap_k,
+                  const __grid_constant__ CUtensorMap tmap_v, const Params p) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  using C = Config<kHeadDim, kVariant>;
+  constexpr int kBlockM = C::kBlockM, kBlockN = C::kBlockN, kStages = C::kStages;
+
+  // The tiles start on a 1024-byte boundary (the swizzle's period, which both the TMA and the
+  // wgmma descriptors assume); the launch asks for 1 KiB of slack to allow the round-up.
+  extern __shared__ unsigned char smem_raw[];
+  const std::uint32_t smem_raw_addr = smem_address(smem_raw);
+  const std::uint32_t sQ =  // (kBlockM, kHeadDim) swizzled, later O
+      (smem_raw_addr + kSwizzleAtomBytes - 1) & ~std::uint32_t(kSwizzleAtomBytes - 1);
+  unsigned char* const smem = smem_raw + (sQ - smem_raw_addr);  // generic pointer to sQ
+  const std::uint32_t sK = sQ + C::kQBytes;             // kStages x (kBlockN, kHeadDim) swizzled
+  const std::uint32_t sV = sK + kStages * C::kKVBytes;  // kStages x (kBlockN, kHeadDim) swizzled
+  const std::uint32_t bars = sV + kStages * C::kKVBytes;  // kBarriers mbarriers
+  const std::uint32_t full_q = bars;
+  auto full_k = [&](int s) { return bars + kMbarrierBytes * (1 + s); };
+  auto full_v = [&](int s) { return bars + kMbarrierBytes * (1 + kStages + s); };
+  auto empty_k = [&](int s) { return bars + kMbarrierBytes * (1 + 2 * kStages + s); };
+  auto empty_v = [&](int s) { return bars + kMbarrierBytes * (1 + 3 * kStages + s); };
+
+  // Which tile: heads outer, query tiles inner and reversed (causal: the longest rows first).
+  const int m_block = p.num_m_blocks - 1 - int(blockIdx.x % unsigned(p.num_m_blocks));
+  const int head = int(blockIdx.x / unsigned(p.num_m_blocks));  // b * H + h
+  const int q0 = m_block * kBlockM;
+  const int q_rows = min(kBlockM, p.sq - q0);
+
+  // Keys the tile sees: [0, kv_end). Bottom-right causal: row i sees keys j <= i + Sk - Sq.
+  const int kv_end = kCausal ? max(0, min(p.sk, (q0 + q_rows - p.sq) + p.sk)) : p.sk;
+  const int n_tiles = (kv_end + kBlockN - 1) / kBlockN;
+  // Tiles [0, n_unmasked) are entirely visible to the tile's first row (hence to all): no mask.
+  const int first_row_end = kCausal ? max(0, min(p.sk, (q0 + 1 - p.sq) + p.sk)) : p.sk;
+  const int n_unmasked = first_row_end / kBlockN;
+
+  if (threadIdx.x == 0) {
+    mbarrier_init(full_q, 1);  // the producer's arrive.expect_tx; then the bytes
+    for (int s = 0; s < kStages; ++s) {
+      mbarrier_init(full_k(s), 1);
+      mbarrier_init(full_v(s), 1);
+      mbarrier_init(empty_k(s), kConsumerWarps);  // lane 0 of every consumer warp
+      mbarrier_init(empty_v(s), kConsumerWarps);
+    }
+    fence_mbarrier_init();
+  }
+  __syncthreads();  // protects the mbarriers: initialised before anyone arrives at or waits on them
+
+  // Loads, shared by the producer and (without warp specialisation) consumer thread 0. Tile t
+  // uses stage t % kStages in its ((t / kStages) + 1)-th round; before refilling a stage, wait
+  // until the consumers released the tile of the previous round (parity of round - 1).
+  auto load_q = [&] {
+    mbarrier_arrive_expect_tx(full_q, C::kQBytes);
+#pragma unroll
+    for (int cb = 0; cb < C::kColBlocks; ++cb)
+      tma_load_3d(sQ + cb * C::kQBlockBytes, &tmap_q, cb * kSwizzleCols, q0, head, full_q);
+  };
+  auto load_k = [&](int t) {
+    const int s = t % kStages;
+    mbarrier_wait(empty_k(s), ((t / kStages) & 1) ^ 1);  // protects sK[s]: tile t - kStages is done
+    mbarrier_arrive_expect_tx(full_k(s), C::kKVBytes);
+#pragma unroll
+    for (int cb = 0; cb < C::kColBlocks; ++cb)
+      tma_load_3d(sK + s * C::kKVBytes + cb * C::kKVBlockBytes, &tmap_k, cb * kSwizzleCols, t * kBlockN, head,
+                  full_k(s));
+  };
+  auto load_v = [&](int t) {
+    const int s = t % kStages;
+    mbarrier_wait(empty_v(s), ((t / kStages) & 1) ^ 1);  // protects sV[s]: tile t - kStages is done
+    mbarrier_arrive_expect_tx(full_v(s), C::kKVBytes);
+#pragma unroll
+    for (int cb = 0; cb < C::kColBlocks; ++cb)
+      tma_load_3d(sV + s * C::kKVBytes + cb * C::kKVBlockBytes, &tmap_v, cb * kSwizzleCols, t * kBlockN, head,
+                  full_v(s));
+  };
+
+  // Warp roles. The warpgroup index is made warp-uniform explicitly (a shuffle from lane 0), so
+  // the compiler keeps the role branches and the descriptors in uniform registers.
+  const int warpgroup = __shfl_sync(kFullWarp, int(threadIdx.x) / kWarpgroupThreads, 0);
+  if constexpr (C::kWarpSpecialized) {
+    if (warpgroup == 0) {  // the producer
+      setmaxnreg_dec<kProducerRegisters>();
+      if (threadIdx.x == 0 && n_tiles > 0) {
+        tma_prefetch_map(&tmap_q);
+        tma_prefetch_map(&tmap_k);
+        tma_prefetch_map(&tmap_v);
+        load_q();
+        for (int t = 0; t < n_tiles; ++t) {  // K before V: S = Q K^T needs K first
+          load_k(t);
+          load_v(t);
+        }
+      }
+      return;
+    }
+    setmaxnreg_inc<kConsumerRegisters>();
+  }
+
+  // ------------------------------------------------------------------------------ consumers
+  const int consumer = warpgroup - C::kProducers;  // 0 or 1
+  const int tid = int(threadIdx.x) % kWarpgroupThreads;
+  const int warp = tid / kWarpSize, lane = tid % kWarpSize;
+  const int group = lane / kQuad, quad = lane % kQuad;  // g and t of the fragment layouts
+  const int wg_row0 = consumer * C::kRowsPerConsumer;   // first tile row this warpgroup owns
+  // This lane's rows: h = 0, 1 is tile row wg_row0 + 16 warp + g + 8 h.
+  const int lane_row0 = q0 + wg_row0 + warp * kWarpRows + group;
+
+  // Without a producer, consumer thread 0 issues the loads itself, at the top of each tile step
+  // t: K of tile t + kStages - 1 and V of tile t + kStages - 2 (the prologue issues the ones
+  // before). Their stages were released in step t - 1, so it waits only for the other
+  // warpgroup's step t - 1: a synchronous stall inside the compute, which is the cost measured.
+  const bool issues_loads = !C::kWarpSpecialized && threadIdx.x == 0;
+  auto issue_ahead = [&](int t) {
+    if (!issues_loads) return;
+    if (t + kStages - 1 < n_tiles) load_k(t + kStages - 1);
+    if (t + kStages - 2 < n_tiles) load_v(t + kStages - 2);
+  };
+
+  // Pingpong: consumer c issues its GEMMs only in its turn, waiting on barrier kBarrierTurn + c
+  // for the other consumer's bar.arrive, and hands the turn over by arriving on the other's.
+  // Consumer 1 gives consumer 0 the first turn. Each consumer takes the same number of turns;
+  // the arrival after consumer 1's very last turn would have no partner and is left out.
+  auto turn_begin = [&] {
+    if constexpr (C::kPingpong) named_barrier_sync(kBarrierTurn + consumer, kConsumers * kWarpgroupThreads);
+  };
+  auto turn_end = [&](bool last) {
+    if constexpr (C::kPingpong)
+      if (!(consumer == 1 && last))
+        named_barrier_arrive(kBarrierTurn + (1 - consumer), kConsumers * kWarpgroupThreads);
+  };
+  if constexpr (C::kPingpong)
+    if (consumer == 1 && n_tiles > 0) named_barrier_arrive(kBarrierTurn, kConsumers * kWarpgroupThreads);
+
+  float rO[C::kAccO] = {};      // (64, kHeadDim) wgmma accumulator, unnormalised
+  float rS[C::kAccS] = {};      // (64, kBlockN) wgmma accumulator: S, then P in fp32
+  std::uint32_t rP[C::kRegsP];  // (64, kBlockN) as wgmma A fragments: 16-bit pairs
+  float m_i[2] = {-CUDART_INF_F, -CUDART_INF_F};  // running row max of the raw scores, rows h = 0, 1
+  float l_i[2] = {0.f, 0.f};                      // running row sum of exp, this lane's columns
+  float alpha[2] = {0.f, 0.f};                    // exp(m_old - m_new) of the latest tile
+
+  // Descriptors: this warpgroup's 64 rows of sQ; stage s of sK (both K-major) and sV (N-major).
+  const std::uint64_t desc_q = smem_descriptor(sQ + wg_row0 * kSwizzleRowBytes, kChunkBytes, kSwizzleAtomBytes);
+  auto desc_k = [&](int s) { return smem_descriptor(sK + s * C::kKVBytes, kChunkBytes, kSwizzleAtomBytes); };
+  auto desc_v = [&](int s) { return smem_descriptor(sV + s * C::kKVBytes, C::kKVBlockBytes, kSwizzleAtomBytes); };
+
+  // S = Q K_s^T: kHeadDim / 16 wgmmas in one group. The k16 step kk is bytes 32 (kk % 4) of
+  // column block kk / 4 in both Q and K rows; the first one overwrites S (scale_d = 0).
+  auto issue_s = [&](int s) {
+    const std::uint64_t dk = desc_k(s);
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < kHeadDim / kWgmmaK; ++kk) {
+      const int in_block = (kk % (kSwizzleCols / kWgmmaK)) * kWgmmaKBytes;
+      const int block = kk / (kSwizzleCols / kWgmmaK);
+      wgmma_ss_n128<T>(rS, advance(desc_q, block * C::kQBlockBytes + in_block),
+                       advance(dk, block * C::kKVBlockBytes + in_block), kk > 0 ? 1 : 0);
+    }
+    wgmma_commit();
+  };
+  // O += P V_s: kBlockN / 16 wgmmas in one group. The k16 step kk is keys 16 kk .. + 15: rows
+  // 16 kk of sV (2 swizzle atoms further per step), and registers rP[4 kk .. 4 kk + 3].
+  auto issue_o = [&](int s) {
+    const std::uint64_t dv = desc_v(s);
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < kBlockN / kWgmmaK; ++kk)
+      wgmma_rs<T, kHeadDim>(rO, rP + kARegs * kk, advance(dv, kk * kWgmmaK * kSwizzleRowBytes));
+    wgmma_commit();
+  };
+  // A stage is free once all eight consumer warps are past their wait for the wgmmas reading it.
+  auto release = [&](std::uint32_t bar) {
+    if (lane == 0) mbarrier_arrive(bar);
+  };
+
+  // Mask the tiles that cross Sk or the causal diagonal; then the online softmax of step 05 on
+  // this lane's two rows: new max, alpha = exp(m_old - m_new), P = exp2(scale_log2 S - m) in
+  // place over S, l_i = alpha l_i + sum P. O is rescaled by alpha separately (rescale_o).
+  auto softmax = [&](int t) {
+    if (t >= n_unmasked) {
+      const int key0 = t * kBlockN + 2 * quad;  // this lane's first column in the tile
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int row = lane_row0 + kHalfRows * h;
+        const int key_end = kCausal ? min(p.sk, (row + 1 - p.sq) + p.sk) : p.sk;  // row sees [0, key_end)
+#pragma unroll
+        for (int j = 0; j < C::kSlicesS; ++j)
+#pragma unroll
+          for (int e = 0; e < 2; ++e)
+            if (key0 + kSliceCols * j + e >= key_end) rS[4 * j + 2 * h + e] = -CUDART_INF_F;
+      }
+    }
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      float m_new = m_i[h];
+#pragma unroll
+      for (int j = 0; j < C::kSlicesS; ++j) m_new = fmaxf(m_new, fmaxf(rS[4 * j + 2 * h], rS[4 * j + 2 * h + 1]));
+      m_new = fmaxf(m_new, __shfl_xor_sync(kFullWarp, m_new, 1));  // the quad shares the row
+      m_new = fmaxf(m_new, __shfl_xor_sync(kFullWarp, m_new, 2));
+      // A row that has seen only masked keys keeps m = -inf; subtracting 0 instead keeps
+      // exp2(-inf - -inf) = NaN out: its p and alpha are exp2(-inf) = 0.
+      const float m_scaled = m_new == -CUDART_INF_F ? 0.f : m_new * p.scale_log2;
+      alpha[h] = exp2_fast(m_i[h] * p.scale_log2 - m_scaled);  // 0 at the start
+      m_i[h] = m_new;
+      float sum = 0.f;
+#pragma unroll
+      for (int j = 0; j < C::kSlicesS; ++j)
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          const float pe = exp2_fast(fmaf(rS[4 * j + 2 * h + e], p.scale_log2, -m_scaled));
+          rS[4 * j + 2 * h + e] = pe;
+          sum += pe;
+        }
+      l_i[h] = l_i[h] * alpha[h] + sum;
+    }
+  };
+  auto rescale_o = [&] {
+#pragma unroll
+    for (int j = 0; j < C::kSlicesO; ++j)
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        rO[4 * j + 2 * h] *= alpha[h];
+        rO[4 * j + 2 * h + 1] *= alpha[h];
+      }
+  };
+  // P's A fragment for keys [16 kk, 16 kk + 16) is S slices 2 kk and 2 kk + 1 (step 05's trick):
+  // register 4 kk + i holds S[8 kk + 2 i], S[8 kk + 2 i + 1], so rP[i] = pack(S[2 i], S[2 i + 1]).
+  auto convert_p = [&] {
+#pragma unroll
+    for (int i = 0; i < C::kRegsP; ++i) rP[i] = pack2<T>(rS[2 * i], rS[2 * i + 1]);
+  };
+
+  if (n_tiles > 0) {
+    if (issues_loads) {  // the prologue of the no-producer variant
+      load_q();
+      for (int t = 0; t < kStages - 1 && t < n_tiles; ++t) load_k(t);
+      for (int t = 0; t < kStages - 2 && t < n_tiles; ++t) load_v(t);
+    }
+    mbarrier_wait(full_q, 0);  // protects sQ: the Q tile has landed
+
+    if constexpr (C::kOverlap) {
+      // Tile 0: S alone.
+      issue_ahead(0);
+      mbarrier_wait(full_k(0), 0);  // protects sK[0]: K tile 0 has landed
+      turn_begin();
+      issue_s(0);
+      turn_end(n_tiles == 1);
+      wgmma_wait<0>();  // S_0 is done: rS may be read, sK[0] released
+      order_registers(rS);
+      release(empty_k(0));
+      softmax(0);
+      convert_p();
+      // Tile t: S_t and P_{t-1} V_{t-1} on the tensor cores while the softmax of S_t runs.
+      for (int t = 1; t < n_tiles; ++t) {
+        const int s = t % kStages, s_prev = (t - 1) % kStages;
+        issue_ahead(t);
+        mbarrier_wait(full_k(s), (t / kStages) & 1);  // protects sK[s]: K tile t has landed
+        turn_begin();
+        issue_s(s);
+        rescale_o();  // alpha of tile t - 1, while S_t runs; before P_{t-1} V_{t-1} is added
+        mbarrier_wait(full_v(s_prev), ((t - 1) / kStages) & 1);  // protects sV[s_prev]: V tile t - 1 has landed
+        issue_o(s_prev);
+        turn_end(t == n_tiles - 1);
+        wgmma_wait<1>();  // S_t is done; P_{t-1} V_{t-1} may still run (it reads rP, writes rO)
+        order_registers(rS);
+        release(empty_k(s));
+        softmax(t);
+        wgmma_wait<0>();  // P_{t-1} V_{t-1} is done: rP may be overwritten, rO read
+        order_registers(rO);
+        order_registers(rS);
+        release(empty_v(s_prev));
+        convert_p();
+      }
+      // The last P V.
+      const int s_last = (n_tiles - 1) % kStages;
+      rescale_o();
+      mbarrier_wait(full_v(s_last), ((n_tiles - 1) / kStages) & 1);  // protects sV[s_last]: V has landed
+      issue_o(s_last);
+      wgmma_wait<0>();  // the last P V is done: rO is final, sV[s_last] released
+      order_registers(rO);
+      release(empty_v(s_last));
+    } else {
+      // No overlap: per tile S, then softmax, then P V, each waiting for the one before. The
+      // two GEMMs are two turns of the pingpong.
+      for (int t = 0; t < n_tiles; ++t) {
+        const int s = t % kStages;
+        issue_ahead(t);
+        mbarrier_wait(full_k(s), (t / kStages) & 1);  // protects sK[s]: K tile t has landed
+        turn_begin();
+        issue_s(s);
+        turn_end(false);
+        wgmma_wait<0>();  // S_t is done: rS may be read, sK[s] released
+        order_registers(rS);
+        release(empty_k(s));
+        softmax(t);
+        rescale_o();
+        convert_p();
+        mbarrier_wait(full_v(s), (t / kStages) & 1);  // protects sV[s]: V tile t has landed
+        turn_begin();
+        issue_o(s);
+        turn_end(t == n_tiles - 1);
+        wgmma_wait<0>();  // P_t V_t is done: rO may be rescaled, rP rewritten, sV[s] released
+        order_registers(rO);
+        release(empty_v(s));
+      }
+    }
+  }
+
+  // Epilogue. Finish l_i over the quad; O = O / l_i; LSE = log(sum exp(scale * s)).
+  float inv_l[2];
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    float l = l_i[h];
+    l += __shfl_xor_sync(kFullWarp, l, 1);
+    l += __shfl_xor_sync(kFullWarp, l, 2);
+    inv_l[h] = l > 0.f ? 1.f / l : 0.f;  // a row that saw no key: O = 0, not 0 / 0
+    const int row = lane_row0 + kHalfRows * h;
+    if (quad == 0 && row < p.sq)
+      p.lse[std::int64_t(head) * p.sq + row] =
+          l > 0.f ? (m_i[h] * p.scale_log2 + log2f(l)) * kLn2 : -CUDART_INF_F;
+  }
+
+  // Stage O in this warpgroup's own rows of sQ (the other consumer only reads its own rows),
+  // in the same swizzle, then write whole rows with 16-byte stores. Only generic loads and
+  // stores touch the staged O, so no proxy fence is needed (a TMA store of O would need
+  // fence.proxy.async between the stores and the copy).
+  named_barrier_sync(kBarrierEpilogue + consumer, kWarpgroupThreads);  // protects sQ: all four warps
+                                                                        // are past their last wgmma
+#pragma unroll
+  for (int j = 0; j < C::kSlicesO; ++j)
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int row = wg_row0 + warp * kWarpRows + group + kHalfRows * h;  // tile row
+      *reinterpret_cast<std::uint32_t*>(smem + swizzled_offset<kBlockM>(row, kSliceCols * j + 2 * quad)) =
+          pack2<T>(rO[4 * j + 2 * h] * inv_l[h], rO[4 * j + 2 * h + 1] * inv_l[h]);
+    }
+  named_barrier_sync(kBarrierEpilogue + consumer, kWarpgroupThreads);  // protects sQ: the warpgroup's
+                                                                        // O rows are complete
+  constexpr int kChunksPerRow = kHeadDim / kChunkElems;
+  T* const gO = static_cast<T*>(p.o) + (std::int64_t(head) * p.sq + q0) * kHeadDim;  // (q_rows, kHeadDim)
+#pragma unroll
+  for (int i = 0; i < C::kRowsPerConsumer * kChunksPerRow / kWarpgroupThreads; ++i) {
+    const int idx = i * kWarpgroupThreads + tid;
+    const int row = wg_row0 + idx / kChunksPerRow, chunk = idx % kChunksPerRow;
+    if (row < q_rows)
+      *reinterpret_cast<uint4*>(gO + row * kHeadDim + chunk * kChunkElems) =
+          *reinterpret_cast<const uint4*>(smem + swizzled_offset<kBlockM>(row, chunk * kChunkElems));
+  }
+#else
+  __trap();  // built without sm_90a code: the launcher refuses before this can run
+#endif
+}
+
+// ---------------------------------------------------------------------------------------------
+// Host side: tensor maps and the launch.
+
+bool aligned_16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % kChunkBytes == 0; }
+
+// cuTensorMapEncodeTiled is a driver API function. The project links the CUDA runtime
+// statically and never libcuda (the tests must start on machines without a driver), so the
+// function is looked up at run time through the runtime, once.
+PFN_cuTensorMapEncodeTiled_v12000 encode_tiled() {
+  static const PFN_cuTensorMapEncodeTiled_v12000 fn = [] {
+    void* f = nullptr;
+    cudaDriverEntryPointQueryResult found{};
+    constexpr unsigned kDriverVersion = 12000;  // the ABI of the _v12000 signature
+    FA_CUDA_CHECK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, kDriverVersion, cudaEnableDefault,
+                                                   &found));
+    if (found != cudaDriverEntryPointSuccess || f == nullptr)
+      throw unsupported("06_warp_specialized: the CUDA driver does not provide cuTensorMapEncodeTiled");
+    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(f);
+  }();
+  return fn;
+}
+
+// A 3-D map over a (B * H, S, D) tensor, innermost first: (D, S, B * H). Its box is (64, rows,
+// 1): one 128-byte-wide column block of `rows` rows of one head, written 128B-swizzled. Rows
+// past S are outside dimension 1, so the box never reaches into the next head: they are zeros.
+template <class T>
+CUtensorMap make_map(const void* base, std::int64_t bh, std::int64_t seq, int head_dim, int box_rows) {
+  CUtensorMap map;
+  const cuuint64_t dims[3] = {cuuint64_t(head_dim), cuuint64_t(seq), cuuint64_t(bh)};
+  const cuuint64_t strides[2] = {cuuint64_t(head_dim) * kElemBytes, cuuint64_t(seq * head_dim) * kElemBytes};
+  const cuuint32_t box[3] = {cuuint32_t(kSwizzleCols), cuuint32_t(box_rows), 1};
+  const cuuint32_t element_strides[3] = {1, 1, 1};
+  const CUtensorMapDataType type =
+      std::is_same_v<T, __nv_bfloat16> ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
+  const CUresult r = encode_tiled()(&map, type, 3, const_cast<void*>(base), dims, strides, box, element_strides,
+                                    CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                                    CU_TENSOR_MAP_L2_PROMOTION_L2_128B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS)
+    throw Error("06_warp_specialized: cuTensorMapEncodeTiled failed with CUresult " + std::to_string(int(r)),
+                kExitCuda);
+  return map;
+}
+
+template <class T, int kHeadDim, bool kCausal, Variant kVariant>
+void launch(const AttnArgs& a, cudaStream_t stream) {
+  using C = Config<kHeadDim, kVariant>;
+  auto* kernel = flash3_kernel<T, kHeadDim, kCausal, kVariant>;
+  // Once per instantiation (on the current device; the runner uses one): the build must hold
+  // sm_90a code for the kernel, and more than 48 KiB of dynamic shared memory is opt-in.
+  static const bool ready = [kernel] {
+    cudaFuncAttributes attr{};
+    FA_CUDA_CHECK(cudaFuncGetAttributes(&attr, kernel));
+    if (attr.ptxVersion < 90 || attr.binaryVersion < 90)
+      throw unsupported("06_warp_specialized: this build has no sm_90a code (configure with "
+                        "CMAKE_CUDA_ARCHITECTURES=90a)");
+    int device = 0, optin = 0;
+    FA_CUDA_CHECK(cudaGetDevice(&device));
+    FA_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+    if (optin < C::kSmemBytes)
+      throw unsupported("06_warp_specialized: D = " + std::to_string(kHeadDim) + " needs " +
+                        std::to_string(C::kSmemBytes) + " bytes of shared memory per block; the device allows " +
+                        std::to_string(optin));
+    FA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kSmemBytes));
+    return true;
+  }();
+  (void)ready;
+
+  if (!aligned_16(a.q) || !aligned_16(a.k) || !aligned_16(a.v) || !aligned_16(a.o))
+    throw unsupported("06_warp_specialized: q, k, v and o must be 16-byte aligned (TMA and vector stores)");
+  const std::int64_t num_m_blocks = (a.sq + C::kBlockM - 1) / C::kBlockM;
+  const std::int64_t blocks = a.b * a.h * num_m_blocks;
+  if (blocks > INT_MAX)
+    throw unsupported("06_warp_specialized: B * H * ceil(Sq / " + std::to_string(C::kBlockM) + ") = " +
+                      std::to_string(blocks) + " thread blocks exceeds the grid limit");
+  const std::int64_t bh = a.b * a.h;
+  const CUtensorMap tmap_q = make_map<T>(a.q, bh, a.sq, kHeadDim, C::kBlockM);
+  const CUtensorMap tmap_k = make_map<T>(a.k, bh, a.sk, kHeadDim, C::kBlockN);
+  const CUtensorMap tmap_v = make_map<T>(a.v, bh, a.sk, kHeadDim, C::kBlockN);
+  const Params p{a.o, a.lse, int(a.sq), int(a.sk), int(num_m_blocks), a.scale * kLog2e};
+  kernel<<<unsigned(blocks), C::kThreads, C::kSmemBytes, stream>>>(tmap_q, tmap_k, tmap_v, p);
+  FA_CHECK_LAUNCH();
+}
+
+template <class T, int kHeadDim, Variant kVariant>
+void launch_causal(const AttnArgs& a, cudaStream_t stream) {
+  a.causal ? launch<T, kHeadDim, true, kVariant>(a, stream) : launch<T, kHeadDim, false, kVariant>(a, stream);
+}
+
+template <class T, int kHeadDim>
+void launch_variant(const AttnArgs& a, Variant variant, cudaStream_t stream) {
+  switch (variant) {
+    case Variant::full: return launch_causal<T, kHeadDim, Variant::full>(a, stream);
+    case Variant::no_pingpong: return launch_causal<T, kHeadDim, Variant::no_pingpong>(a, stream);
+    case Variant::no_overlap: return launch_causal<T, kHeadDim, Variant::no_overlap>(a, stream);
+    case Variant::no_warp_specialization:
+      return launch_causal<T, kHeadDim, Variant::no_warp_specialization>(a, stream);
+  }
+}
+
+template <int kHeadDim>
+void launch_for(const AttnArgs& a, Element element, Variant variant, cudaStream_t stream) {
+  if (element == Element::bf16)
+    launch_variant<__nv_bfloat16, kHeadDim>(a, variant, stream);
+  else
+    launch_variant<__half, kHeadDim>(a, variant, stream);
+}
+
+}  // namespace
+
+void forward(const AttnArgs& a, Element element, Variant variant, cudaStream_t stream) {
+  switch (a.d) {  // kHeadDims in warp_specialized.hpp
+    case 64: return launch_for<64>(a, element, variant, stream);
+    case 128: return launch_for<128>(a, element, variant, stream);
+    default: throw unsupported("06_warp_specialized: head dim " + std::to_string(a.d) + " is not 64 or 128");
+  }
+}
+
+}  // namespace fa::warp_specialized

@@ -1,0 +1,67 @@
+// Step 06 launcher: FlashAttention-3 on Hopper, bf16 / fp16 (see warp_specialized.cu).
+//
+// The tile configuration per head dim lives here, in one place, so that the kernel
+// (warp_specialized.cu) and the io model (step.cpp) read the same numbers. Everything else
+// (warpgroups, wgmma shapes, shared-memory bytes, barrier counts) is derived in
+// warp_specialized.cu, which checks the constraints with static_asserts.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+#include "common/attention_args.hpp"
+
+namespace fa::warp_specialized {
+
+// The 16-bit element type of q, k, v and o (products accumulate, and softmax runs, in fp32).
+enum class Element { bf16, f16 };
+
+// The full kernel and its ablations: each switches one technique of the lesson off.
+enum class Variant {
+  full,                    // producer warp + 2 consumer warpgroups, pingpong, softmax/GEMM overlap
+  no_pingpong,             // the two consumer warpgroups issue their GEMMs without taking turns
+  no_overlap,              // per tile strictly S = Q K^T, then softmax, then O += P V
+  no_warp_specialization,  // no producer: a consumer thread issues the loads between its own GEMMs
+};
+
+// kBlockM  query rows per thread block: two consumer warpgroups of 64 rows (one wgmma m64 each)
+// kBlockN  keys per K/V tile (the N of S = Q K^T, the K of O += P V)
+// kStages  K tiles (and V tiles) in the TMA ring
+// Shared memory per block: 1 KiB alignment slack + (kBlockM + 2 kStages kBlockN) x kHeadDim x 2
+// bytes + the mbarriers.
+template <int kHeadDim>
+struct Tiles;
+template <>
+struct Tiles<64> {  // 145 KiB
+  static constexpr int kBlockM = 128, kBlockN = 128, kStages = 4;
+};
+template <>
+struct Tiles<128> {  // 161 KiB
+  static constexpr int kBlockM = 128, kBlockN = 128, kStages = 2;
+};
+
+// The head dims the kernel is instantiated for (and the step claims).
+inline constexpr std::int64_t kHeadDims[] = {64, 128};
+
+struct TileShape {
+  std::int64_t block_m = 0, block_n = 0;  // both 0 for a head dim the step does not support
+};
+
+// Host view of Tiles<D> for a run-time head dim (the io model and the grid check need it).
+constexpr TileShape tile_shape(std::int64_t head_dim) {
+  switch (head_dim) {
+    case 64: return {Tiles<64>::kBlockM, Tiles<64>::kBlockN};
+    case 128: return {Tiles<128>::kBlockM, Tiles<128>::kBlockN};
+    default: return {};
+  }
+}
+
+// One kernel launch over B * H * ceil(Sq / kBlockM) blocks (one flat grid dimension, so it must
+// stay below 2^31). a.d must be one of kHeadDims and the tensors 16-byte aligned; throws
+// fa::Error otherwise, when the build has no sm_90a code, or when the device cannot give the
+// tile its shared memory. Builds three TMA descriptors on the host per call (no device work, no
+// allocation, no synchronisation).
+void forward(const AttnArgs& a, Element element, Variant variant, cudaStream_t stream);
+
+}  // namespace fa::warp_specialized
