@@ -1,5 +1,7 @@
 #include "common/io_model.hpp"
 
+#include <algorithm>
+
 namespace fa {
 
 double IoModel::requested_read() const {
@@ -18,6 +20,20 @@ IoModel compulsory_io(const Problem& p) {
   IoModel m;
   m.compulsory_read = p.bytes_q() + 2 * p.bytes_kv();
   m.compulsory_write = p.bytes_o() + p.bytes_lse();
+  return m;
+}
+
+IoModel flash_io(const Problem& p, std::int64_t block_m, std::int64_t block_n, const std::string& kernel) {
+  IoModel m = compulsory_io(p);
+  double kv_rows = 0;  // key rows requested per (batch, head), summed over query tiles
+  for (std::int64_t q0 = 0; q0 < p.sq; q0 += block_m) {
+    const std::int64_t q_end = std::min(q0 + block_m, p.sq);
+    const std::int64_t kv_end = p.causal ? std::clamp<std::int64_t>(q_end + p.sk - p.sq, 0, p.sk) : p.sk;
+    const std::int64_t tiles = (kv_end + block_n - 1) / block_n;
+    kv_rows += double(std::min(tiles * block_n, p.sk));
+  }
+  const double kv_read = 2.0 * double(p.bh()) * kv_rows * double(p.d) * double(dtype_size(p.dtype));
+  m.kernels.push_back({kernel, p.bytes_q() + kv_read, p.bytes_o() + p.bytes_lse()});
   return m;
 }
 

@@ -5,6 +5,7 @@
 //    Q tile). The gap between measured DRAM bytes and this level is what the L2 absorbed.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -29,5 +30,13 @@ struct IoModel {
 
 // The compulsory level (the same for every step), with no kernels listed yet.
 IoModel compulsory_io(const Problem& p);
+
+// The FlashAttention count for a one-kernel step with query tiles of block_m rows and key
+// tiles of block_n (the paper's Theta(N^2 d^2 / M)): Q read once, O and LSE written once, K
+// and V read once per query tile over the key tiles it visits, i.e. keys [0, kv_end) rounded up
+// to whole tiles and clamped at Sk (rows past Sk are zero-filled, not read), with kv_end = Sk,
+// or under the causal mask the diagonal of the tile's last row, clamp(q_end + Sk - Sq, 0, Sk).
+// A causal query tile that sees no key (Sq > Sk) may skip its Q rows; Q is still counted whole.
+IoModel flash_io(const Problem& p, std::int64_t block_m, std::int64_t block_n, const std::string& kernel);
 
 }  // namespace fa
