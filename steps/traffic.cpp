@@ -119,7 +119,8 @@ std::string problem_args(const Problem& p) {
 }  // namespace
 
 std::string short_kernel_name(std::string name) {
-  for (const std::string anon : {"(anonymous namespace)::", "<unnamed>::"})
+  // ncu has been seen to print the anonymous namespace as "unnamed>::" (sic) as well.
+  for (const std::string anon : {"(anonymous namespace)::", "<unnamed>::", "unnamed>::"})
     for (std::size_t at; (at = name.find(anon)) != std::string::npos;) name.erase(at, anon.size());
   if (name.rfind("void ", 0) == 0) name.erase(0, 5);
   name = name.substr(0, name.find('('));

@@ -29,6 +29,8 @@ TEST_CASE("ncu raw CSV is parsed: thousands separators, units row, sectors to by
 
 TEST_CASE("kernel names lose return type, namespaces and parameters, not template arguments") {
   CHECK(short_kernel_name("void <unnamed>::pv_kernel(const float *)") == "pv_kernel");
+  CHECK(short_kernel_name("void unnamed>::flash3_kernel<__nv_bfloat16, 64, 0, 0>(CUtensorMap_st)") ==
+        "flash3_kernel<__nv_bfloat16, 64, 0, 0>");
   CHECK(short_kernel_name("void fa::tensor_cores::flash2_mma_kernel<__nv_bfloat16, 64, 0>(fa::P)") ==
         "flash2_mma_kernel<__nv_bfloat16, 64, 0>");
   CHECK(short_kernel_name("void k<fa::X>(int)") == "k<fa::X>");
