@@ -53,6 +53,7 @@
 
 #include "common/attention_args.hpp"
 #include "common/cuda_check.hpp"
+#include "common/device_ops.cuh"
 #include "steps/05_tensor_cores/tensor_cores.hpp"
 
 namespace fa::tensor_cores {
@@ -161,28 +162,6 @@ __device__ __forceinline__ void mma_m16n8k16(float (&d)[4], const std::uint32_t 
         "{%0, %1, %2, %3};\n"
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  }
-}
-
-// 2^x on the MUFU unit. exp2f() without -use_fast_math wraps the same instruction in a range
-// check for denormal results, which costs three instructions per score and changes nothing here
-// (p < 2^-126 contributes nothing next to the row max's p = 1). -inf gives +0.
-__device__ __forceinline__ float exp2_fast(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-  return y;
-}
-
-// Two floats rounded to 16 bits and packed into one register, `lo` in the low half: the order
-// of an mma operand register (lower column first).
-template <class T>
-__device__ __forceinline__ std::uint32_t pack2(float lo, float hi) {
-  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
-    const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-    return *reinterpret_cast<const std::uint32_t*>(&v);
-  } else {
-    const __half2 v = __floats2half2_rn(lo, hi);
-    return *reinterpret_cast<const std::uint32_t*>(&v);
   }
 }
 

@@ -66,6 +66,7 @@
 
 #include "common/attention_args.hpp"
 #include "common/cuda_check.hpp"
+#include "common/device_ops.cuh"
 #include "steps/06_warp_specialized/warp_specialized.hpp"
 
 // A build for other architectures as well (CMAKE_CUDA_ARCHITECTURES="80;90a") compiles the kernel
@@ -329,26 +330,6 @@ __device__ __forceinline__ void wgmma_rs(float (&d)[N / 2], const std::uint32_t*
       FA_WGMMA_RS_N128("bf16");
     else
       FA_WGMMA_RS_N128("f16");
-  }
-}
-
-// 2^x on the MUFU unit (see step 05). -inf gives +0.
-__device__ __forceinline__ float exp2_fast(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-  return y;
-}
-
-// Two floats rounded to 16 bits and packed into one register, `lo` in the low half: the order
-// of a wgmma A register (lower column first).
-template <class T>
-__device__ __forceinline__ std::uint32_t pack2(float lo, float hi) {
-  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
-    const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-    return *reinterpret_cast<const std::uint32_t*>(&v);
-  } else {
-    const __half2 v = __floats2half2_rn(lo, hi);
-    return *reinterpret_cast<const std::uint32_t*>(&v);
   }
 }
 
