@@ -1,7 +1,6 @@
 #include "common/step.hpp"
 
 #include <algorithm>
-#include <climits>
 
 namespace fa {
 
@@ -22,13 +21,6 @@ std::string why_unsupported(const Step& s, const Problem& p) {
 
 std::size_t workspace_bytes(const Step& s, const Problem& p) {
   return s.workspace_bytes ? s.workspace_bytes(p) : 0;
-}
-
-std::string flat_grid_refusal(const std::string& id, const Problem& p, std::int64_t block_m) {
-  const std::int64_t blocks = p.bh() * ((p.sq + block_m - 1) / block_m);
-  if (blocks <= INT_MAX) return "";
-  return id + ": B * H * ceil(Sq / " + std::to_string(block_m) + ") = " + std::to_string(blocks) +
-         " thread blocks exceeds the grid limit";
 }
 
 }  // namespace fa

@@ -49,10 +49,6 @@ std::string why_unsupported(const Step& s, const Problem& p);
 
 std::size_t workspace_bytes(const Step& s, const Problem& p);
 
-// For kernels launched over one flat grid dimension of B * H * ceil(Sq / block_m) blocks: ""
-// when that fits CUDA's limit (2^31 - 1), else the reason, naming the step.
-std::string flat_grid_refusal(const std::string& id, const Problem& p, std::int64_t block_m);
-
 inline AttnArgs make_args(const Problem& p, const Buffers& b) {
   return {b.q, b.k, b.v, b.o, b.lse, b.workspace, p.b, p.h, p.sq, p.sk, p.d, float(p.softmax_scale()), p.causal};
 }

@@ -2,6 +2,8 @@
 // Theta(N^2) S traffic is the lesson's starting point.
 #include <doctest/doctest.h>
 
+#include "common/launch.hpp"
+
 #include <algorithm>
 
 #include <cstdint>
@@ -141,11 +143,11 @@ TEST_CASE("flash_io counts K/V rows tile by tile, exactly as a brute-force walk 
 
 TEST_CASE("a flat grid past 2^31 - 1 blocks is refused with the count") {
   Problem p = small_problem(1, 1, 1024, 1024, 64, false);
-  CHECK(flat_grid_refusal("06", p, 128).empty());
+  CHECK(flat_grid_refusal("06", p.bh(), p.sq, 128).empty());
   p.b = 1 << 20;
   p.h = 1 << 10;
   p.sq = 1024;  // 2^30 heads x 8 tiles = 2^33 blocks
-  const std::string why = flat_grid_refusal("06", p, 128);
+  const std::string why = flat_grid_refusal("06", p.bh(), p.sq, 128);
   CHECK(why.find("8589934592 thread blocks") != std::string::npos);
 }
 

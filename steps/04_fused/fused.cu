@@ -47,6 +47,7 @@
 
 #include "common/attention_args.hpp"
 #include "common/cuda_check.hpp"
+#include "common/launch.hpp"
 #include "steps/04_fused/fused.hpp"
 
 namespace fa::fused {
@@ -403,14 +404,7 @@ void launch(const AttnArgs& a, cudaStream_t stream) {
   // carveout hint asks for the largest shared-memory split so kMinBlocksPerSm blocks fit. (If a
   // check throws, the static stays unset and the next launch tries again.)
   static const bool configured = [] {
-    int device = 0, optin_bytes = 0;
-    FA_CUDA_CHECK(cudaGetDevice(&device));
-    FA_CUDA_CHECK(cudaDeviceGetAttribute(&optin_bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-    if (std::size_t(optin_bytes) < C::kSmemBytes)
-      throw unsupported("04_fused: head dim " + std::to_string(kHeadDim) + " needs " + std::to_string(C::kSmemBytes) +
-                        " bytes of shared memory per block; this GPU allows " + std::to_string(optin_bytes));
-    FA_CUDA_CHECK(cudaFuncSetAttribute(fused_kernel<kHeadDim>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                       int(C::kSmemBytes)));
+    opt_in_shared_memory(reinterpret_cast<const void*>(fused_kernel<kHeadDim>), C::kSmemBytes, "04_fused", kHeadDim);
     FA_CUDA_CHECK(cudaFuncSetAttribute(fused_kernel<kHeadDim>, cudaFuncAttributePreferredSharedMemoryCarveout,
                                        int(cudaSharedmemCarveoutMaxShared)));
     return true;

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "steps/05_tensor_cores/tensor_cores.hpp"
+#include "common/launch.hpp"
 #include "steps/steps.hpp"
 
 namespace fa {
@@ -20,7 +21,7 @@ Step tensor_cores_step() {
     // The grid is one flat dimension of B * H * ceil(Sq / kBlockM) blocks.
     const std::int64_t block_m = tensor_cores::tile_shape(p.d).block_m;
     if (block_m == 0) return std::string("05_tensor_cores") + ": head dim " + std::to_string(p.d) + " has no tile shape";
-    return flat_grid_refusal("05_tensor_cores", p, block_m);
+    return flat_grid_refusal("05_tensor_cores", p.bh(), p.sq, block_m);
   };
   s.io = [](const Problem& p) {
     // As step 04 (common/io_model.hpp), with this step's tiles; K and V rows past Sk are

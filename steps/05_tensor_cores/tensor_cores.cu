@@ -46,7 +46,6 @@
 #include <cuda_fp16.h>
 #include <math_constants.h>
 
-#include <climits>
 #include <cstdint>
 #include <string>
 #include <type_traits>
@@ -54,6 +53,7 @@
 #include "common/attention_args.hpp"
 #include "common/cuda_check.hpp"
 #include "common/device_ops.cuh"
+#include "common/launch.hpp"
 #include "steps/05_tensor_cores/tensor_cores.hpp"
 
 namespace fa::tensor_cores {
@@ -468,14 +468,7 @@ void launch(const AttnArgs& a, cudaStream_t stream) {
   // More than 48 KiB of dynamic shared memory is opt-in, once per kernel instantiation (on the
   // current device; the runner uses one). Refuse clearly where the device has less to give.
   static const bool smem_opted_in = [kernel] {
-    int device = 0, optin = 0;
-    FA_CUDA_CHECK(cudaGetDevice(&device));
-    FA_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-    if (optin < C::kSmemBytes)
-      throw unsupported("05_tensor_cores: D = " + std::to_string(kHeadDim) + " needs " +
-                        std::to_string(C::kSmemBytes) + " bytes of shared memory per block; the device allows " +
-                        std::to_string(optin));
-    FA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kSmemBytes));
+    opt_in_shared_memory(reinterpret_cast<const void*>(kernel), C::kSmemBytes, "05_tensor_cores", kHeadDim);
     return true;
   }();
   (void)smem_opted_in;
@@ -484,9 +477,8 @@ void launch(const AttnArgs& a, cudaStream_t stream) {
     throw unsupported("05_tensor_cores: q, k, v and o must be 16-byte aligned (cp.async and vector stores)");
   const std::int64_t num_m_blocks = (a.sq + C::kBlockM - 1) / C::kBlockM;
   const std::int64_t blocks = a.b * a.h * num_m_blocks;
-  if (blocks > INT_MAX)
-    throw unsupported("05_tensor_cores: B * H * ceil(Sq / " + std::to_string(C::kBlockM) + ") = " +
-                      std::to_string(blocks) + " thread blocks exceeds the grid limit");
+  if (const std::string why = flat_grid_refusal("05_tensor_cores", a.b * a.h, a.sq, C::kBlockM); !why.empty())
+    throw unsupported(why);
   const Params<T> p{static_cast<const T*>(a.q),
                     static_cast<const T*>(a.k),
                     static_cast<const T*>(a.v),

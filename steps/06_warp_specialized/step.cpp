@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "steps/06_warp_specialized/warp_specialized.hpp"
+#include "common/launch.hpp"
 #include "steps/steps.hpp"
 
 namespace fa {
@@ -23,7 +24,7 @@ Step variant_step(warp_specialized::Variant variant, std::string id, std::string
     // The grid is one flat dimension of B * H * ceil(Sq / kBlockM) blocks.
     const std::int64_t block_m = warp_specialized::tile_shape(p.d).block_m;
     if (block_m == 0) return std::string(id) + ": head dim " + std::to_string(p.d) + " has no tile shape";
-    return flat_grid_refusal(id, p, block_m);
+    return flat_grid_refusal(id, p.bh(), p.sq, block_m);
   };
   s.io = [](const Problem& p) {
     // As steps 04 and 05 (common/io_model.hpp), with this step's tiles; K and V rows past Sk

@@ -59,7 +59,6 @@
 #include <cuda_fp16.h>
 #include <math_constants.h>
 
-#include <climits>
 #include <cstdint>
 #include <string>
 #include <type_traits>
@@ -67,6 +66,7 @@
 #include "common/attention_args.hpp"
 #include "common/cuda_check.hpp"
 #include "common/device_ops.cuh"
+#include "common/launch.hpp"
 #include "steps/06_warp_specialized/warp_specialized.hpp"
 
 // A build for other architectures as well (CMAKE_CUDA_ARCHITECTURES="80;90a") compiles the kernel
@@ -751,14 +751,7 @@ void launch(const AttnArgs& a, cudaStream_t stream) {
     if (attr.ptxVersion < 90 || attr.binaryVersion < 90)
       throw unsupported("06_warp_specialized: this build has no sm_90a code (configure with "
                         "CMAKE_CUDA_ARCHITECTURES=90a)");
-    int device = 0, optin = 0;
-    FA_CUDA_CHECK(cudaGetDevice(&device));
-    FA_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-    if (optin < C::kSmemBytes)
-      throw unsupported("06_warp_specialized: D = " + std::to_string(kHeadDim) + " needs " +
-                        std::to_string(C::kSmemBytes) + " bytes of shared memory per block; the device allows " +
-                        std::to_string(optin));
-    FA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kSmemBytes));
+    opt_in_shared_memory(reinterpret_cast<const void*>(kernel), C::kSmemBytes, "06_warp_specialized", kHeadDim);
     return true;
   }();
   (void)ready;
@@ -767,9 +760,8 @@ void launch(const AttnArgs& a, cudaStream_t stream) {
     throw unsupported("06_warp_specialized: q, k, v and o must be 16-byte aligned (TMA and vector stores)");
   const std::int64_t num_m_blocks = (a.sq + C::kBlockM - 1) / C::kBlockM;
   const std::int64_t blocks = a.b * a.h * num_m_blocks;
-  if (blocks > INT_MAX)
-    throw unsupported("06_warp_specialized: B * H * ceil(Sq / " + std::to_string(C::kBlockM) + ") = " +
-                      std::to_string(blocks) + " thread blocks exceeds the grid limit");
+  if (const std::string why = flat_grid_refusal("06_warp_specialized", a.b * a.h, a.sq, C::kBlockM); !why.empty())
+    throw unsupported(why);
   const std::int64_t bh = a.b * a.h;
   const CUtensorMap tmap_q = make_map<T>(a.q, bh, a.sq, kHeadDim, C::kBlockM);
   const CUtensorMap tmap_k = make_map<T>(a.k, bh, a.sk, kHeadDim, C::kBlockN);
