@@ -1,4 +1,4 @@
-// Small device helpers shared by the tensor-core steps (05, 06). Device code only.
+// Small device helpers shared by the fused steps (04, 05, 06). Device code only.
 #pragma once
 
 #include <cuda_bf16.h>

@@ -47,6 +47,7 @@
 
 #include "common/attention_args.hpp"
 #include "common/cuda_check.hpp"
+#include "common/device_ops.cuh"
 #include "common/launch.hpp"
 #include "steps/04_fused/fused.hpp"
 
@@ -138,20 +139,37 @@ __device__ __forceinline__ void lds4(const float* src, float* dst) {
 
 // Issue the copy of kBlockN rows of K or V (keys n0 ..) into sDst; keys >= sk are zero-filled,
 // so that P = 0 meets V = 0 there (never 0 * garbage). Consecutive threads copy consecutive 16
-// bytes of a row: coalesced reads, conflict-free writes.
+// bytes of the tile, which is contiguous in global memory: coalesced reads, conflict-free writes,
+// and a thread's global offsets are immediates. Only the ragged last tile checks bounds.
 template <class C>
 __device__ __forceinline__ void copy_kv_tile(float* sDst, const float* gSrc, std::int64_t n0, std::int64_t sk,
                                              int tid) {
   constexpr int kVecsPerRow = C::kHeadDim / kVec;
   constexpr int kPerThread = C::kBlockN * kVecsPerRow / C::kThreads;
+  const float* gTile = gSrc + n0 * C::kHeadDim;  // key n0: always exists
+  if (n0 + C::kBlockN <= sk) {
+    const float* gThread = gTile + tid * kVec;
 #pragma unroll
-  for (int v = 0; v < kPerThread; ++v) {
-    const int idx = tid + v * C::kThreads;
-    const int r = idx / kVecsPerRow, c = (idx % kVecsPerRow) * kVec;
-    const bool valid = n0 + r < sk;
-    const float* src = gSrc + (valid ? n0 + r : 0) * C::kHeadDim + c;
-    cp_async_16(sDst + r * C::kRowStride + c, src, valid);
+    for (int v = 0; v < kPerThread; ++v) {
+      const int idx = tid + v * C::kThreads;
+      const int r = idx / kVecsPerRow, c = (idx % kVecsPerRow) * kVec;
+      cp_async_16(sDst + r * C::kRowStride + c, gThread + v * C::kThreads * kVec, true);
+    }
+  } else {
+    const int vecs_left = int(sk - n0) * kVecsPerRow;  // 16-byte vectors of the keys that exist
+#pragma unroll
+    for (int v = 0; v < kPerThread; ++v) {
+      const int idx = tid + v * C::kThreads;
+      const int r = idx / kVecsPerRow, c = (idx % kVecsPerRow) * kVec;
+      const bool valid = idx < vecs_left;
+      cp_async_16(sDst + r * C::kRowStride + c, valid ? gTile + idx * kVec : gTile, valid);
+    }
   }
+}
+
+// x clamped to [lo, hi], as an int.
+__device__ __forceinline__ int clamp_to_int(std::int64_t x, int lo, int hi) {
+  return x < lo ? lo : (x > hi ? hi : int(x));
 }
 
 // Q_i into sQ, multiplied by scale * log2(e) so that S comes out in log2 units ready for exp2f;
@@ -282,14 +300,18 @@ __global__ void __launch_bounds__(Config<kHeadDim>::kThreads, Config<kHeadDim>::
     const bool tail_tile = n0 + kBlockN > sk;
     const bool diagonal_tile = causal && n0 + kBlockN - 1 > q0 + sk - sq;
     if (tail_tile || diagonal_tile) {
+      // Row q0 + row0 + row_step(i) sees keys <= min(row + Sk - Sq (bottom-right causal), Sk - 1);
+      // relative to this lane's first key n0 + lane_col that is jj * kLaneCols <= min(diag_lim +
+      // row_step(i), tail_lim). Both limits are clamped to int: beyond the tile they all agree.
+      const std::int64_t first_key = n0 + lane_col;
+      const int tail_lim = clamp_to_int(sk - 1 - first_key, -1, kBlockN);
+      const int diag_lim = causal ? clamp_to_int(q0 + row0 + sk - sq - first_key, -kBlockM, kBlockN) : kBlockN;
 #pragma unroll
       for (int i = 0; i < kRowsPerLane; ++i) {
-        const std::int64_t row = q0 + row0 + C::row_step(i);
-        const std::int64_t diagonal = row + sk - sq;  // bottom-right: row sees keys <= row + Sk - Sq
-        const std::int64_t last_key = causal && diagonal < sk - 1 ? diagonal : sk - 1;
+        const int lim = diag_lim + C::row_step(i) < tail_lim ? diag_lim + C::row_step(i) : tail_lim;
 #pragma unroll
         for (int jj = 0; jj < kKeysPerLane; ++jj)
-          if (n0 + lane_col + jj * kLaneCols > last_key) rS[i][jj] = -CUDART_INF_F;
+          if (jj * kLaneCols > lim) rS[i][jj] = -CUDART_INF_F;
       }
     }
 
@@ -322,7 +344,7 @@ __global__ void __launch_bounds__(Config<kHeadDim>::kThreads, Config<kHeadDim>::
       // END SOLUTION
 #pragma unroll
       for (int jj = 0; jj < kKeysPerLane; ++jj) {
-        rS[i][jj] = exp2f(rS[i][jj] - m_ref);
+        rS[i][jj] = exp2_fast(rS[i][jj] - m_ref);  // one MUFU.EX2, subnormals flushed
         l_i[i] += rS[i][jj];
       }
     }

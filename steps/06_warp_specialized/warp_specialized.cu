@@ -11,12 +11,12 @@
 //     trick of step 05) and V from shared memory, transposed by the hardware (V is N-major). A
 //     wgmma is asynchronous: the warpgroup issues it, keeps computing, and waits for it later.
 //   - Warp specialisation: a producer warpgroup, whose thread 0 only issues TMA loads and which
-//     gives registers back (setmaxnreg.dec to 24), and two consumer warpgroups that only compute
-//     (setmaxnreg.inc to 240). They talk through mbarriers in shared memory: full[stage]
+//     gives registers back (setmaxnreg.dec), and kBlockM / 64 consumer warpgroups (two at
+//     D = 128, three at D = 64) that only compute (setmaxnreg.inc). They talk through mbarriers in shared memory: full[stage]
 //     (producer -> consumers: the bytes have landed) and empty[stage] (consumers -> producer: the
 //     stage may be overwritten), for K and for V separately.
-//   - Scheduling: the two consumers take turns issuing their GEMMs (pingpong, two named
-//     barriers), so one warpgroup's softmax runs while the other's GEMMs occupy the tensor cores;
+//   - Scheduling: the consumers take turns issuing their GEMMs (pingpong, one named barrier
+//     each), so one warpgroup's softmax runs while another's GEMMs occupy the tensor cores;
 //     and inside a warpgroup, S = Q K^T of tile j is issued together with O += P V of tile j - 1,
 //     so the softmax of tile j runs while that P V is on the tensor cores (intra-warpgroup
 //     overlap).
@@ -25,34 +25,38 @@
 //     masked, O normalised once at the end and staged through shared memory for 16-byte stores,
 //     LSE out, the grid order.
 //
-// Thread-to-data mapping (one block = one (batch, head) and kBlockM = 128 query rows):
+// Thread-to-data mapping (one block = one (batch, head) and kBlockM query rows):
 //   block          <- blockIdx.x = head * num_m_blocks + reversed query tile, as in step 05.
 //   warpgroup 0    <- the producer: thread 0 issues every TMA load (Q once, then K and V tile by
 //                     tile into the ring); threads 1..127 exit at once.
-//   warpgroup 1+c  <- consumer c (c = 0, 1): query rows [64 c, 64 c + 64) of the tile against
+//   warpgroup 1+c  <- consumer c (c < kBlockM / 64): query rows [64 c, 64 c + 64) of the tile against
 //                     every key; its warp w owns rows 64 c + 16 w .. + 15 (a wgmma's m64 is four
 //                     warps' m16).
 //   lane           <- in every wgmma accumulator (S: 64 x kBlockN, O: 64 x kHeadDim) the m16n8
 //                     layout of step 05 repeated along N: rows g and g + 8 of its warp's 16,
 //                     columns 8 j + 2 t and + 1 of every n8 slice j, in d[4 j + 2 h + e] (row
 //                     g + 8 h, column 8 j + 2 t + e), g = lane / 4, t = lane % 4.
-//   no_warp_specialization: 256 threads, no producer; thread 0 of consumer 0 issues the loads.
+//   no_warp_specialization: no producer; thread 0 of consumer 0 issues the loads.
 //
 // Shared memory per block: sQ (kBlockM, D) + kStages x [sK (kBlockN, D) + sV (kBlockN, D)],
 // each tile stored as D / 64 column blocks of (rows, 64) in the TMA's 128-byte swizzle, then the
 // mbarriers, plus up to 1 KiB to align the tiles to the swizzle's 1024-byte period:
-//   D = 64:  (128 + 2 x 4 x 128) x  64 x 2 = 144 KiB (+ 1 KiB + 136 B)
+//   D = 64:  (192 + 2 x 4 x 128) x  64 x 2 = 152 KiB (+ 1 KiB + 136 B)
 //   D = 128: (128 + 2 x 2 x 128) x 128 x 2 = 160 KiB (+ 1 KiB + 72 B)
-// One block (12 warps) per SM: registers (2 x 128 x 240 + 128 x 24) are the limit, not smem.
+// One block per SM: registers are the limit, not smem. D = 128: 12 warps, 2 x 128 x 240 + 128 x
+// 24 registers; D = 64: 16 warps, 3 x 128 x 160 + 128 x 32 (the whole 64 K register file).
 // sQ is reused at the end to stage O.
 //
 // Expected bottleneck: the tensor cores at D = 128; at D = 64 the exp2 unit is as busy as they
-// are. Per 128 x 128 tile and block, the GEMMs are 4 x 128 x 128 x D flops, 1024 clocks at
-// D = 64 and 2048 at D = 128 at the SM's 4096 dense 16-bit flops per clock; the softmax is 16384
-// exp2 at 16 per clock, 1024 clocks, plus about 3 FP32 operations per score. Only if each
-// warpgroup's softmax hides under GEMMs (its own P V and the other warpgroup's products) does the
+// are. Per 64 x 128 tile of one warpgroup, the GEMMs are 4 x 64 x 128 x D flops, 512 clocks at
+// D = 64 and 1024 at D = 128 at the SM's 4096 dense 16-bit flops per clock; the softmax is 8192
+// exp2 at 16 per clock, 512 clocks, plus about 3 FP32 operations per score. Only if each
+// warpgroup's softmax hides under GEMMs (its own P V and the other warpgroups' products) does the
 // tensor pipe stay busy; that is what the pingpong and the overlap are for, and what the
-// ablations measure. HBM traffic is step 05's Theta(N^2 d^2 / M), with K/V re-reads from L2.
+// ablations measure. At D = 64 the softmax is as long as the GEMMs, so two warpgroups leave the
+// tensor cores idle whenever one's softmax runs long: a third consumer (192-row tiles) keeps
+// GEMMs queued (measured: 1.05-1.25x the two-consumer kernel at N >= 2048, notes/worklog.md).
+// HBM traffic is step 05's Theta(N^2 d^2 / M), with K/V re-reads from L2.
 #include <cuda.h>  // CUtensorMap and its enums (types only: libcuda is never linked)
 #include <cudaTypedefs.h>  // PFN_cuTensorMapEncodeTiled
 #include <cuda_bf16.h>
@@ -97,17 +101,14 @@ constexpr int kHalfRows = 8;                                  // a lane's rows a
 constexpr int kSliceCols = 8;                                 // an n8 slice of an accumulator
 constexpr int kARegs = 4;                                     // registers of one m64k16 A fragment
 constexpr int kMbarrierBytes = 8;                             // one mbarrier object
-constexpr int kConsumers = 2;                                 // consumer warpgroups per block
-constexpr int kConsumerWarps = kConsumers * kWarpgroupWarps;  // arrivals that free a stage
-constexpr int kProducerRegisters = 24;                        // setmaxnreg.dec: a thread issuing TMA
-constexpr int kConsumerRegisters = 240;                       // setmaxnreg.inc: S, P, O, statistics
 constexpr int kRegisterFile = 65536;                          // 32-bit registers per SM
 constexpr float kLog2e = 1.4426950408889634f;                 // exp(x) = exp2(x * log2(e))
 constexpr float kLn2 = 0.6931471805599453f;                   // log(x) = log2(x) * ln(2)
 
-// Named barriers (bar.sync / bar.arrive ids; 0 is __syncthreads).
-constexpr int kBarrierTurn = 1;      // + c: "consumer c may issue its GEMMs now" (pingpong)
-constexpr int kBarrierEpilogue = 3;  // + c: consumer c's own four warps (staging O in sQ)
+// Named barriers (bar.sync / bar.arrive ids; 0 is __syncthreads). Consumer c uses kBarrierTurn
+// + c ("consumer c may issue its GEMMs now", pingpong) and kBarrierTurn + kConsumers + c (its own
+// four warps, staging O in sQ).
+constexpr int kBarrierTurn = 1;
 
 struct Params {
   void* o;     // (B, H, Sq, D), the step's dtype
@@ -124,6 +125,14 @@ struct Config {
   static constexpr int kBlockM = Tiles<kHeadDim>::kBlockM;
   static constexpr int kBlockN = Tiles<kHeadDim>::kBlockN;
   static constexpr int kStages = Tiles<kHeadDim>::kStages;
+  static constexpr int kConsumers = kBlockM / kWgmmaM;  // consumer warpgroups: 64 rows each
+  static constexpr int kConsumerWarps = kConsumers * kWarpgroupWarps;  // arrivals that free a stage
+
+  // setmaxnreg: the producer keeps what a thread issuing TMA needs; the consumers split the
+  // rest of the register file (S, P, O and the statistics). With three consumers, 160 each.
+  static constexpr int kProducerRegisters = kConsumers == 2 ? 24 : 32;
+  static constexpr int kConsumerRegisters = kConsumers == 2 ? 240 : 160;
+  static constexpr int kBarrierEpilogue = kBarrierTurn + kConsumers;
 
   static constexpr bool kWarpSpecialized = kVariant != Variant::no_warp_specialization;
   static constexpr bool kPingpong = kVariant != Variant::no_pingpong;
@@ -140,14 +149,15 @@ struct Config {
   static constexpr int kSmemBytes =
       kSwizzleAtomBytes + kQBytes + 2 * kStages * kKVBytes + kMbarrierBytes * kBarriers;
 
-  static constexpr int kRowsPerConsumer = kBlockM / kConsumers;  // 64: one wgmma M
+  static constexpr int kRowsPerConsumer = kWgmmaM;  // 64 rows: one wgmma M
   static constexpr int kAccS = kBlockN / 2;     // S accumulators per thread: 64 x kBlockN / 128
   static constexpr int kAccO = kHeadDim / 2;    // O accumulators per thread: 64 x D / 128
   static constexpr int kRegsP = kBlockN / kWgmmaK * kARegs;  // P as bf16x2 / f16x2 registers
   static constexpr int kSlicesS = kBlockN / kSliceCols;   // n8 slices across a row of S
   static constexpr int kSlicesO = kHeadDim / kSliceCols;  // n8 slices across a row of O
 
-  static_assert(kRowsPerConsumer == kWgmmaM, "each consumer warpgroup owns one wgmma M of rows");
+  static_assert(kBlockM % kWgmmaM == 0 && (kConsumers == 2 || kConsumers == 3),
+                "two or three consumer warpgroups, each owning one wgmma M of rows");
   static_assert(kHeadDim % kSwizzleCols == 0, "rows split into 64-element (128-byte) swizzled blocks");
   static_assert(kBlockN == 128, "S = Q K^T is one m64n128k16 chain (the only SS shape wrapped below)");
   static_assert(kHeadDim == 64 || kHeadDim == 128, "O += P V is m64n64k16 or m64n128k16");
@@ -386,8 +396,8 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
     for (int s = 0; s < kStages; ++s) {
       mbarrier_init(full_k(s), 1);
       mbarrier_init(full_v(s), 1);
-      mbarrier_init(empty_k(s), kConsumerWarps);  // lane 0 of every consumer warp
-      mbarrier_init(empty_v(s), kConsumerWarps);
+      mbarrier_init(empty_k(s), C::kConsumerWarps);  // lane 0 of every consumer warp
+      mbarrier_init(empty_v(s), C::kConsumerWarps);
     }
     fence_mbarrier_init();
   }
@@ -426,7 +436,7 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
   const int warpgroup = __shfl_sync(kFullWarp, int(threadIdx.x) / kWarpgroupThreads, 0);
   if constexpr (C::kWarpSpecialized) {
     if (warpgroup == 0) {  // the producer
-      setmaxnreg_dec<kProducerRegisters>();
+      setmaxnreg_dec<C::kProducerRegisters>();
       if (threadIdx.x == 0 && n_tiles > 0) {
         tma_prefetch_map(&tmap_q);
         tma_prefetch_map(&tmap_k);
@@ -439,7 +449,7 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
       }
       return;
     }
-    setmaxnreg_inc<kConsumerRegisters>();
+    setmaxnreg_inc<C::kConsumerRegisters>();
   }
 
   // ------------------------------------------------------------------------------ consumers
@@ -462,20 +472,23 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
     if (t + kStages - 2 < n_tiles) load_v(t + kStages - 2);
   };
 
-  // Pingpong: consumer c issues its GEMMs only in its turn, waiting on barrier kBarrierTurn + c
-  // for the other consumer's bar.arrive, and hands the turn over by arriving on the other's.
-  // Consumer 1 gives consumer 0 the first turn. Each consumer takes the same number of turns;
-  // the arrival after consumer 1's very last turn would have no partner and is left out.
+  // Pingpong: the consumers issue their GEMMs in turns, in a ring 0, 1, .., kConsumers - 1, 0, ..
+  // Consumer c waits on barrier kBarrierTurn + c for the previous consumer's bar.arrive and hands
+  // the turn on by arriving on the next one's: each barrier completes with 2 x 128 threads, the
+  // waiting warpgroup and the arriving one. The last consumer gives consumer 0 the first turn.
+  // Each consumer takes the same number of turns; the arrival after the last consumer's very
+  // last turn would have no partner and is left out.
+  constexpr int kTurnThreads = 2 * kWarpgroupThreads;
+  const int next_consumer = consumer + 1 == C::kConsumers ? 0 : consumer + 1;
   auto turn_begin = [&] {
-    if constexpr (C::kPingpong) named_barrier_sync(kBarrierTurn + consumer, kConsumers * kWarpgroupThreads);
+    if constexpr (C::kPingpong) named_barrier_sync(kBarrierTurn + consumer, kTurnThreads);
   };
   auto turn_end = [&](bool last) {
     if constexpr (C::kPingpong)
-      if (!(consumer == 1 && last))
-        named_barrier_arrive(kBarrierTurn + (1 - consumer), kConsumers * kWarpgroupThreads);
+      if (!(next_consumer == 0 && last)) named_barrier_arrive(kBarrierTurn + next_consumer, kTurnThreads);
   };
   if constexpr (C::kPingpong)
-    if (consumer == 1 && n_tiles > 0) named_barrier_arrive(kBarrierTurn, kConsumers * kWarpgroupThreads);
+    if (next_consumer == 0 && n_tiles > 0) named_barrier_arrive(kBarrierTurn, kTurnThreads);
 
   float rO[C::kAccO] = {};      // (64, kHeadDim) wgmma accumulator, unnormalised
   float rS[C::kAccS] = {};      // (64, kBlockN) wgmma accumulator: S, then P in fp32
@@ -669,7 +682,7 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
   // in the same swizzle, then write whole rows with 16-byte stores. Only generic loads and
   // stores touch the staged O, so no proxy fence is needed (a TMA store of O would need
   // fence.proxy.async between the stores and the copy).
-  named_barrier_sync(kBarrierEpilogue + consumer, kWarpgroupThreads);  // protects sQ: all four warps
+  named_barrier_sync(C::kBarrierEpilogue + consumer, kWarpgroupThreads);  // protects sQ: all four warps
                                                                         // are past their last wgmma
 #pragma unroll
   for (int j = 0; j < C::kSlicesO; ++j)
@@ -679,7 +692,7 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
       *reinterpret_cast<std::uint32_t*>(smem + swizzled_offset<kBlockM>(row, kSliceCols * j + 2 * quad)) =
           pack2<T>(rO[4 * j + 2 * h] * inv_l[h], rO[4 * j + 2 * h + 1] * inv_l[h]);
     }
-  named_barrier_sync(kBarrierEpilogue + consumer, kWarpgroupThreads);  // protects sQ: the warpgroup's
+  named_barrier_sync(C::kBarrierEpilogue + consumer, kWarpgroupThreads);  // protects sQ: the warpgroup's
                                                                         // O rows are complete
   constexpr int kChunksPerRow = kHeadDim / kChunkElems;
   T* const gO = static_cast<T*>(p.o) + (std::int64_t(head) * p.sq + q0) * kHeadDim;  // (q_rows, kHeadDim)
