@@ -41,8 +41,8 @@ RunOptions check_only() {
 }
 
 // Runs one case; returns false (with the reason in the log) when it fails or is refused.
-bool run_case(const Step& s, const Problem& p) {
-  const RunResult r = run_step(s, p, check_only());
+bool run_case(const Step& s, const Problem& p, const RunOptions& options = check_only()) {
+  const RunResult r = run_step(s, p, options);
   INFO(s.id << " " << p.describe() << " seed " << p.seed << " dist " << std::string(dist_name(p.dist)) << ": " << r.reason);
   CHECK(r.status == Status::ok);
   CHECK(r.checked);
@@ -78,6 +78,32 @@ TEST_CASE("every step matches the reference over the shape matrix") {
               failures += run_case(s, p) ? 0 : 1;
             }
     MESSAGE(s.id << ": " << cases - failures << " of " << cases << " shape cases passed");
+  }
+}
+
+TEST_CASE("many work items: more query tiles than SMs, some seeing no key") {
+  // 4 x 40 heads of 1000 rows are hundreds of query tiles, so a persistent block (step 06)
+  // walks several of them; causal with Sq > Sk, the first rows see no key, so some tiles are
+  // empty. 4096 sampled rows put several checked rows in every tile.
+  std::uint64_t seed = base_seed();
+  for (const Step& s : all_steps()) {
+    if (!selected(s)) continue;
+    for (DType t : s.dtypes)
+      for (std::int64_t d : dims_for(s))
+        for (bool causal : {false, true}) {
+          Problem p;
+          p.b = 4;
+          p.h = 40;
+          p.sq = 1000;
+          p.sk = 777;
+          p.d = d;
+          p.causal = causal;
+          p.dtype = t;
+          p.seed = seed++;
+          RunOptions o = check_only();
+          o.check_rows = 4096;
+          run_case(s, p, o);
+        }
   }
 }
 

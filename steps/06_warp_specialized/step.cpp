@@ -1,5 +1,5 @@
-// Step 06 as the driver sees it: the full FlashAttention-3 kernel and three ablations, each with
-// one technique switched off. Same dtypes, head dims, io model and refusals for all four.
+// Step 06 as the driver sees it: the full FlashAttention-3 kernel and four ablations, each with
+// one technique switched off. Same dtypes, head dims, io model and refusals for all five.
 #include <cstdint>
 #include <iterator>
 #include <string>
@@ -46,16 +46,19 @@ std::vector<Step> warp_specialized_steps() {
   using warp_specialized::Variant;
   return {
       variant_step(Variant::full, "06_warp_specialized", "FlashAttention-3 on Hopper",
-                   "TMA + mbarrier ring, wgmma, producer warp and 2 consumer warpgroups (setmaxnreg), pingpong, "
-                   "softmax overlapped with the GEMMs"),
+                   "TMA + mbarrier ring, wgmma, producer warp and 2-3 consumer warpgroups (setmaxnreg), pingpong, "
+                   "softmax overlapped with the GEMMs, persistent blocks"),
       variant_step(Variant::no_pingpong, "06_no_pingpong", "06 without pingpong (ablation)",
-                   "as 06_warp_specialized, but the two consumer warpgroups issue their GEMMs without taking turns"),
+                   "as 06_warp_specialized, but the consumer warpgroups issue their GEMMs without taking turns"),
       variant_step(Variant::no_overlap, "06_no_overlap", "06 without softmax/GEMM overlap (ablation)",
                    "as 06_warp_specialized, but per tile S = Q K^T, softmax and P V run strictly one after another"),
       variant_step(Variant::no_warp_specialization, "06_no_warp_specialization",
                    "06 without warp specialisation (ablation)",
                    "as 06_warp_specialized, but no producer warp: a consumer thread issues the TMA loads between its "
                    "GEMMs and waits for free stages itself"),
+      variant_step(Variant::no_persistent, "06_no_persistent", "06 without the persistent scheduler (ablation)",
+                   "as 06_warp_specialized, but one block per query tile: every tile pays its block's launch, "
+                   "barrier set-up and first loads, and its epilogue overlaps nothing"),
   };
 }
 

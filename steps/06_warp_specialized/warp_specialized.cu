@@ -63,6 +63,7 @@
 #include <cuda_fp16.h>
 #include <math_constants.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <type_traits>
@@ -115,6 +116,9 @@ struct Params {
   float* lse;  // (B, H, Sq)
   int sq, sk;
   int num_m_blocks;  // ceil(Sq / kBlockM)
+  int num_items;     // work items: B * H * num_m_blocks query tiles
+  int num_slots;     // what the blocks walk (for_each_item): num_items, or causal and persistent
+                     // ceil(num_items / 2) pairs
   float scale_log2;  // softmax scale * log2(e): exp(scale * s) = exp2(scale_log2 * s)
 };
 
@@ -145,9 +149,9 @@ struct Config {
   static constexpr int kKVBlockBytes = kBlockN * kSwizzleRowBytes;  // one column block of sK or sV
   static constexpr int kQBytes = kColBlocks * kQBlockBytes;        // = kBlockM x D x 2
   static constexpr int kKVBytes = kColBlocks * kKVBlockBytes;      // = kBlockN x D x 2, one stage
-  static constexpr int kBarriers = 1 + 4 * kStages;                // full Q; full/empty K and V
-  static constexpr int kSmemBytes =
-      kSwizzleAtomBytes + kQBytes + 2 * kStages * kKVBytes + kMbarrierBytes * kBarriers;
+  static constexpr int kBarriers = 2 + 4 * kStages;                // full/empty Q, K and V
+  static constexpr int kSmemBytes =  // alignment slack, sQ, sO, the K/V ring, the mbarriers
+      kSwizzleAtomBytes + 2 * kQBytes + 2 * kStages * kKVBytes + kMbarrierBytes * kBarriers;
 
   static constexpr int kRowsPerConsumer = kWgmmaM;  // 64 rows: one wgmma M
   static constexpr int kAccS = kBlockN / 2;     // S accumulators per thread: 64 x kBlockN / 128
@@ -354,80 +358,121 @@ __device__ __forceinline__ std::uint32_t swizzled_offset(int row, int col) {
 
 // ---------------------------------------------------------------------------------------------
 
-template <class T, int kHeadDim, bool kCausal, Variant kVariant>
+// One unit of work: a query tile of one head and the key tiles its rows see.
+struct WorkTile {
+  int head;        // b * H + h
+  int q0, q_rows;  // the tile's first query row, and how many of its kBlockM rows exist
+  int n_tiles;     // key tiles visited: [0, n_tiles); 0 when every row of the tile sees no key
+  int n_unmasked;  // key tiles [0, n_unmasked) are entirely visible to the tile's first row
+                   // (hence to all of its rows): no mask
+};
+
+// Work item `item` = head * num_m_blocks + reversed query tile: heads outer, and inside a head
+// the query tiles from the last (causal: the most keys) to the first.
+template <int kBlockM, int kBlockN, bool kCausal>
+__device__ __forceinline__ WorkTile work_tile(const Params& p, int item) {
+  WorkTile w;
+  w.head = item / p.num_m_blocks;
+  w.q0 = (p.num_m_blocks - 1 - item % p.num_m_blocks) * kBlockM;
+  w.q_rows = min(kBlockM, p.sq - w.q0);
+  // Keys the tile sees: [0, kv_end). Bottom-right causal: row i sees keys j <= i + Sk - Sq.
+  const int kv_end = kCausal ? max(0, min(p.sk, (w.q0 + w.q_rows - p.sq) + p.sk)) : p.sk;
+  w.n_tiles = (kv_end + kBlockN - 1) / kBlockN;
+  const int first_row_end = kCausal ? max(0, min(p.sk, (w.q0 + 1 - p.sq) + p.sk)) : p.sk;
+  w.n_unmasked = first_row_end / kBlockN;
+  return w;
+}
+
+// The tile scheduler. Without persistence the grid has one block per work item (the hardware
+// hands each free SM the next block). Persistent: one block per SM, each walking slots
+// blockIdx.x, + gridDim.x, ... for the whole kernel, so that the next tile's loads overlap this
+// tile's epilogue and no block is launched or set up twice on an SM. A slot is one work item;
+// causal, a slot is the pair (slot, num_items - 1 - slot): item k of a head visits about
+// num_m_blocks - k key tiles per row block and its mirror about k + 1, so every pair costs the
+// same and a static round robin stays balanced.
+template <bool kPersistent, bool kPairs, class F>
+__device__ __forceinline__ void for_each_item(const Params& p, F&& body) {
+  if constexpr (!kPersistent) {
+    body(int(blockIdx.x));  // no loop: nothing of it stays live through the item
+  } else {
+    constexpr int kPerSlot = kPairs ? 2 : 1;
+    for (int j = 0;; ++j) {  // one call site for the body: it is inlined once
+      const int slot = int(blockIdx.x) + (j / kPerSlot) * int(gridDim.x);
+      if (slot >= p.num_slots) return;
+      const int item = j % kPerSlot == 0 ? slot : p.num_items - 1 - slot;
+      if (j % kPerSlot == 1 && item == slot) continue;  // an odd count: the middle slot is one item
+      body(item);
+    }
+  }
+}
+
+template <class T, int kHeadDim, bool kCausal, Variant kVariant, bool kPersistent>
 __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
     flash3_kernel(const __grid_constant__ CUtensorMap tmap_q, const __grid_constant__ CUtensorMap tmap_k,
                   const __grid_constant__ CUtensorMap tmap_v, const Params p) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using C = Config<kHeadDim, kVariant>;
   constexpr int kBlockM = C::kBlockM, kBlockN = C::kBlockN, kStages = C::kStages;
+  constexpr bool kPairs = kPersistent && kCausal;
 
   // The tiles start on a 1024-byte boundary (the swizzle's period, which both the TMA and the
   // wgmma descriptors assume); the launch asks for 1 KiB of slack to allow the round-up.
   extern __shared__ unsigned char smem_raw[];
   const std::uint32_t smem_raw_addr = smem_address(smem_raw);
-  const std::uint32_t sQ =  // (kBlockM, kHeadDim) swizzled, later O
+  const std::uint32_t sQ =  // (kBlockM, kHeadDim) swizzled
       (smem_raw_addr + kSwizzleAtomBytes - 1) & ~std::uint32_t(kSwizzleAtomBytes - 1);
-  unsigned char* const smem = smem_raw + (sQ - smem_raw_addr);  // generic pointer to sQ
-  const std::uint32_t sK = sQ + C::kQBytes;             // kStages x (kBlockN, kHeadDim) swizzled
+  const std::uint32_t sO = sQ + C::kQBytes;             // (kBlockM, kHeadDim) swizzled: O staged
+  unsigned char* const smem_o = smem_raw + (sO - smem_raw_addr);  // generic pointer to sO
+  const std::uint32_t sK = sO + C::kQBytes;             // kStages x (kBlockN, kHeadDim) swizzled
   const std::uint32_t sV = sK + kStages * C::kKVBytes;  // kStages x (kBlockN, kHeadDim) swizzled
   const std::uint32_t bars = sV + kStages * C::kKVBytes;  // kBarriers mbarriers
-  const std::uint32_t full_q = bars;
-  auto full_k = [&](int s) { return bars + kMbarrierBytes * (1 + s); };
-  auto full_v = [&](int s) { return bars + kMbarrierBytes * (1 + kStages + s); };
-  auto empty_k = [&](int s) { return bars + kMbarrierBytes * (1 + 2 * kStages + s); };
-  auto empty_v = [&](int s) { return bars + kMbarrierBytes * (1 + 3 * kStages + s); };
-
-  // Which tile: heads outer, query tiles inner and reversed (causal: the longest rows first).
-  const int m_block = p.num_m_blocks - 1 - int(blockIdx.x % unsigned(p.num_m_blocks));
-  const int head = int(blockIdx.x / unsigned(p.num_m_blocks));  // b * H + h
-  const int q0 = m_block * kBlockM;
-  const int q_rows = min(kBlockM, p.sq - q0);
-
-  // Keys the tile sees: [0, kv_end). Bottom-right causal: row i sees keys j <= i + Sk - Sq.
-  const int kv_end = kCausal ? max(0, min(p.sk, (q0 + q_rows - p.sq) + p.sk)) : p.sk;
-  const int n_tiles = (kv_end + kBlockN - 1) / kBlockN;
-  // Tiles [0, n_unmasked) are entirely visible to the tile's first row (hence to all): no mask.
-  const int first_row_end = kCausal ? max(0, min(p.sk, (q0 + 1 - p.sq) + p.sk)) : p.sk;
-  const int n_unmasked = first_row_end / kBlockN;
+  const std::uint32_t full_q = bars, empty_q = bars + kMbarrierBytes;
+  auto full_k = [&](int s) { return bars + kMbarrierBytes * (2 + s); };
+  auto full_v = [&](int s) { return bars + kMbarrierBytes * (2 + kStages + s); };
+  auto empty_k = [&](int s) { return bars + kMbarrierBytes * (2 + 2 * kStages + s); };
+  auto empty_v = [&](int s) { return bars + kMbarrierBytes * (2 + 3 * kStages + s); };
 
   if (threadIdx.x == 0) {
     mbarrier_init(full_q, 1);  // the producer's arrive.expect_tx; then the bytes
+    mbarrier_init(empty_q, C::kConsumerWarps);  // lane 0 of every consumer warp
     for (int s = 0; s < kStages; ++s) {
       mbarrier_init(full_k(s), 1);
       mbarrier_init(full_v(s), 1);
-      mbarrier_init(empty_k(s), C::kConsumerWarps);  // lane 0 of every consumer warp
+      mbarrier_init(empty_k(s), C::kConsumerWarps);
       mbarrier_init(empty_v(s), C::kConsumerWarps);
     }
     fence_mbarrier_init();
   }
   __syncthreads();  // protects the mbarriers: initialised before anyone arrives at or waits on them
 
-  // Loads, shared by the producer and (without warp specialisation) consumer thread 0. Tile t
-  // uses stage t % kStages in its ((t / kStages) + 1)-th round; before refilling a stage, wait
-  // until the consumers released the tile of the previous round (parity of round - 1).
-  auto load_q = [&] {
+  // Loads, shared by the producer and (without warp specialisation) consumer thread 0. The
+  // block's K/V tiles, counted over all its work items, go round the ring: its tile number r
+  // uses stage r % kStages in round r / kStages; before refilling a stage, wait until the
+  // consumers released the tile of the previous round (parity of round - 1). Q tiles likewise
+  // alternate the parity of full_q / empty_q: q_round counts the block's Q loads.
+  auto load_q = [&](const WorkTile& w, int q_round) {
+    mbarrier_wait(empty_q, (q_round & 1) ^ 1);  // protects sQ: the previous tile's S are done
     mbarrier_arrive_expect_tx(full_q, C::kQBytes);
 #pragma unroll
     for (int cb = 0; cb < C::kColBlocks; ++cb)
-      tma_load_3d(sQ + cb * C::kQBlockBytes, &tmap_q, cb * kSwizzleCols, q0, head, full_q);
+      tma_load_3d(sQ + cb * C::kQBlockBytes, &tmap_q, cb * kSwizzleCols, w.q0, w.head, full_q);
   };
-  auto load_k = [&](int t) {
-    const int s = t % kStages;
-    mbarrier_wait(empty_k(s), ((t / kStages) & 1) ^ 1);  // protects sK[s]: tile t - kStages is done
+  auto load_k = [&](const WorkTile& w, int t, int r) {  // key tile t of w, ring tile r
+    const int s = r % kStages;
+    mbarrier_wait(empty_k(s), ((r / kStages) & 1) ^ 1);  // protects sK[s]: ring tile r - kStages is done
     mbarrier_arrive_expect_tx(full_k(s), C::kKVBytes);
 #pragma unroll
     for (int cb = 0; cb < C::kColBlocks; ++cb)
-      tma_load_3d(sK + s * C::kKVBytes + cb * C::kKVBlockBytes, &tmap_k, cb * kSwizzleCols, t * kBlockN, head,
+      tma_load_3d(sK + s * C::kKVBytes + cb * C::kKVBlockBytes, &tmap_k, cb * kSwizzleCols, t * kBlockN, w.head,
                   full_k(s));
   };
-  auto load_v = [&](int t) {
-    const int s = t % kStages;
-    mbarrier_wait(empty_v(s), ((t / kStages) & 1) ^ 1);  // protects sV[s]: tile t - kStages is done
+  auto load_v = [&](const WorkTile& w, int t, int r) {
+    const int s = r % kStages;
+    mbarrier_wait(empty_v(s), ((r / kStages) & 1) ^ 1);  // protects sV[s]: ring tile r - kStages is done
     mbarrier_arrive_expect_tx(full_v(s), C::kKVBytes);
 #pragma unroll
     for (int cb = 0; cb < C::kColBlocks; ++cb)
-      tma_load_3d(sV + s * C::kKVBytes + cb * C::kKVBlockBytes, &tmap_v, cb * kSwizzleCols, t * kBlockN, head,
+      tma_load_3d(sV + s * C::kKVBytes + cb * C::kKVBlockBytes, &tmap_v, cb * kSwizzleCols, t * kBlockN, w.head,
                   full_v(s));
   };
 
@@ -437,15 +482,21 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
   if constexpr (C::kWarpSpecialized) {
     if (warpgroup == 0) {  // the producer
       setmaxnreg_dec<C::kProducerRegisters>();
-      if (threadIdx.x == 0 && n_tiles > 0) {
+      if (threadIdx.x == 0) {
         tma_prefetch_map(&tmap_q);
         tma_prefetch_map(&tmap_k);
         tma_prefetch_map(&tmap_v);
-        load_q();
-        for (int t = 0; t < n_tiles; ++t) {  // K before V: S = Q K^T needs K first
-          load_k(t);
-          load_v(t);
-        }
+        int ring = 0, q_round = 0;
+        for_each_item<kPersistent, kPairs>(p, [&](int item) {
+          const WorkTile w = work_tile<kBlockM, kBlockN, kCausal>(p, item);
+          if (w.n_tiles == 0) return;  // nothing to load: the consumers only write O = 0
+          load_q(w, q_round++);
+          for (int t = 0; t < w.n_tiles; ++t) {  // K before V: S = Q K^T needs K first
+            load_k(w, t, ring + t);
+            load_v(w, t, ring + t);
+          }
+          ring += w.n_tiles;
+        });
       }
       return;
     }
@@ -453,49 +504,55 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
   }
 
   // ------------------------------------------------------------------------------ consumers
-  const int consumer = warpgroup - C::kProducers;  // 0 or 1
+  const int consumer = warpgroup - C::kProducers;  // 0 .. kConsumers - 1
   const int tid = int(threadIdx.x) % kWarpgroupThreads;
   const int warp = tid / kWarpSize, lane = tid % kWarpSize;
   const int group = lane / kQuad, quad = lane % kQuad;  // g and t of the fragment layouts
   const int wg_row0 = consumer * C::kRowsPerConsumer;   // first tile row this warpgroup owns
-  // This lane's rows: h = 0, 1 is tile row wg_row0 + 16 warp + g + 8 h.
-  const int lane_row0 = q0 + wg_row0 + warp * kWarpRows + group;
+  // This lane's rows: h = 0, 1 is tile row lane_tile_row + 8 h.
+  const int lane_tile_row = wg_row0 + warp * kWarpRows + group;
+
+  // The current work item, and where its first K/V tile sits in the ring (ring) and which Q
+  // round it is (q_round); the lambdas below read them.
+  WorkTile w{};
+  int ring = 0, q_round = 0;
+  auto stage = [&](int t) { return (ring + t) % kStages; };        // stage of key tile t of w
+  auto phase = [&](int t) { return ((ring + t) / kStages) & 1; };  // parity of its full barriers
 
   // Without a producer, consumer thread 0 issues the loads itself, at the top of each tile step
-  // t: K of tile t + kStages - 1 and V of tile t + kStages - 2 (the prologue issues the ones
-  // before). Their stages were released in step t - 1, so it waits only for the other
-  // warpgroup's step t - 1: a synchronous stall inside the compute, which is the cost measured.
+  // t: K of tile t + kStages - 1 and V of tile t + kStages - 2 (each item's prologue issues the
+  // ones before). Their stages were released in step t - 1, so it waits only for the other
+  // warpgroups' step t - 1: a synchronous stall inside the compute, which is the cost measured.
   const bool issues_loads = !C::kWarpSpecialized && threadIdx.x == 0;
   auto issue_ahead = [&](int t) {
     if (!issues_loads) return;
-    if (t + kStages - 1 < n_tiles) load_k(t + kStages - 1);
-    if (t + kStages - 2 < n_tiles) load_v(t + kStages - 2);
+    if (t + kStages - 1 < w.n_tiles) load_k(w, t + kStages - 1, ring + t + kStages - 1);
+    if (t + kStages - 2 < w.n_tiles) load_v(w, t + kStages - 2, ring + t + kStages - 2);
   };
 
   // Pingpong: the consumers issue their GEMMs in turns, in a ring 0, 1, .., kConsumers - 1, 0, ..
   // Consumer c waits on barrier kBarrierTurn + c for the previous consumer's bar.arrive and hands
   // the turn on by arriving on the next one's: each barrier completes with 2 x 128 threads, the
-  // waiting warpgroup and the arriving one. The last consumer gives consumer 0 the first turn.
-  // Each consumer takes the same number of turns; the arrival after the last consumer's very
-  // last turn would have no partner and is left out.
+  // waiting warpgroup and the arriving one. The last consumer gives consumer 0 the first turn;
+  // all consumers take the same number of turns, so after the last one consumer 0 takes up the
+  // last consumer's final hand-over, and every barrier ends the kernel complete.
   constexpr int kTurnThreads = 2 * kWarpgroupThreads;
   const int next_consumer = consumer + 1 == C::kConsumers ? 0 : consumer + 1;
   auto turn_begin = [&] {
     if constexpr (C::kPingpong) named_barrier_sync(kBarrierTurn + consumer, kTurnThreads);
   };
-  auto turn_end = [&](bool last) {
-    if constexpr (C::kPingpong)
-      if (!(next_consumer == 0 && last)) named_barrier_arrive(kBarrierTurn + next_consumer, kTurnThreads);
+  auto turn_end = [&] {
+    if constexpr (C::kPingpong) named_barrier_arrive(kBarrierTurn + next_consumer, kTurnThreads);
   };
   if constexpr (C::kPingpong)
-    if (next_consumer == 0 && n_tiles > 0) named_barrier_arrive(kBarrierTurn, kTurnThreads);
+    if (next_consumer == 0) named_barrier_arrive(kBarrierTurn, kTurnThreads);
 
-  float rO[C::kAccO] = {};      // (64, kHeadDim) wgmma accumulator, unnormalised
+  float rO[C::kAccO];           // (64, kHeadDim) wgmma accumulator, unnormalised
   float rS[C::kAccS] = {};      // (64, kBlockN) wgmma accumulator: S, then P in fp32
   std::uint32_t rP[C::kRegsP];  // (64, kBlockN) as wgmma A fragments: 16-bit pairs
-  float m_i[2] = {-CUDART_INF_F, -CUDART_INF_F};  // running row max of the raw scores, rows h = 0, 1
-  float l_i[2] = {0.f, 0.f};                      // running row sum of exp, this lane's columns
-  float alpha[2] = {0.f, 0.f};                    // exp(m_old - m_new) of the latest tile
+  float m_i[2];                 // running row max of the raw scores, rows h = 0, 1
+  float l_i[2];                 // running row sum of exp, this lane's columns
+  float alpha[2];               // exp(m_old - m_new) of the latest tile
 
   // Descriptors: this warpgroup's 64 rows of sQ; stage s of sK (both K-major) and sV (N-major).
   const std::uint64_t desc_q = smem_descriptor(sQ + wg_row0 * kSwizzleRowBytes, kChunkBytes, kSwizzleAtomBytes);
@@ -526,7 +583,7 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
       wgmma_rs<T, kHeadDim>(rO, rP + kARegs * kk, advance(dv, kk * kWgmmaK * kSwizzleRowBytes));
     wgmma_commit();
   };
-  // A stage is free once all eight consumer warps are past their wait for the wgmmas reading it.
+  // A stage is free once every consumer warp is past its wait for the wgmmas reading it.
   auto release = [&](std::uint32_t bar) {
     if (lane == 0) mbarrier_arrive(bar);
   };
@@ -534,8 +591,8 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
   // Mask the tiles that cross Sk or the causal diagonal; then the online softmax of step 05 on
   // this lane's two rows: new max, alpha = exp(m_old - m_new), P = exp2(scale_log2 S - m) in
   // place over S, l_i = alpha l_i + sum P. O is rescaled by alpha separately (rescale_o).
-  auto softmax = [&](int t) {
-    if (t >= n_unmasked) {
+  auto softmax = [&](int t, int lane_row0) {
+    if (t >= w.n_unmasked) {
       const int key0 = t * kBlockN + 2 * quad;  // this lane's first column in the tile
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
@@ -588,122 +645,140 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
     for (int i = 0; i < C::kRegsP; ++i) rP[i] = pack2<T>(rS[2 * i], rS[2 * i + 1]);
   };
 
-  if (n_tiles > 0) {
-    if (issues_loads) {  // the prologue of the no-producer variant
-      load_q();
-      for (int t = 0; t < kStages - 1 && t < n_tiles; ++t) load_k(t);
-      for (int t = 0; t < kStages - 2 && t < n_tiles; ++t) load_v(t);
-    }
-    mbarrier_wait(full_q, 0);  // protects sQ: the Q tile has landed
+  // Each work item: Q, then the key tiles, then the epilogue.
+  for_each_item<kPersistent, kPairs>(p, [&](int item) {
+    w = work_tile<kBlockM, kBlockN, kCausal>(p, item);
+    const int lane_row0 = w.q0 + lane_tile_row;  // this lane's first query row
+#pragma unroll
+    for (int i = 0; i < C::kAccO; ++i) rO[i] = 0.f;
+#pragma unroll
+    for (int h = 0; h < 2; ++h) m_i[h] = -CUDART_INF_F, l_i[h] = 0.f, alpha[h] = 0.f;
 
-    if constexpr (C::kOverlap) {
-      // Tile 0: S alone.
-      issue_ahead(0);
-      mbarrier_wait(full_k(0), 0);  // protects sK[0]: K tile 0 has landed
-      turn_begin();
-      issue_s(0);
-      turn_end(n_tiles == 1);
-      wgmma_wait<0>();  // S_0 is done: rS may be read, sK[0] released
-      order_registers(rS);
-      release(empty_k(0));
-      softmax(0);
-      convert_p();
-      // Tile t: S_t and P_{t-1} V_{t-1} on the tensor cores while the softmax of S_t runs.
-      for (int t = 1; t < n_tiles; ++t) {
-        const int s = t % kStages, s_prev = (t - 1) % kStages;
-        issue_ahead(t);
-        mbarrier_wait(full_k(s), (t / kStages) & 1);  // protects sK[s]: K tile t has landed
-        turn_begin();
-        issue_s(s);
-        rescale_o();  // alpha of tile t - 1, while S_t runs; before P_{t-1} V_{t-1} is added
-        mbarrier_wait(full_v(s_prev), ((t - 1) / kStages) & 1);  // protects sV[s_prev]: V tile t - 1 has landed
-        issue_o(s_prev);
-        turn_end(t == n_tiles - 1);
-        wgmma_wait<1>();  // S_t is done; P_{t-1} V_{t-1} may still run (it reads rP, writes rO)
-        order_registers(rS);
-        release(empty_k(s));
-        softmax(t);
-        wgmma_wait<0>();  // P_{t-1} V_{t-1} is done: rP may be overwritten, rO read
-        order_registers(rO);
-        order_registers(rS);
-        release(empty_v(s_prev));
-        convert_p();
+    if (w.n_tiles > 0) {
+      if (issues_loads) {  // the prologue of the no-producer variant
+        load_q(w, q_round);
+        for (int t = 0; t < kStages - 1 && t < w.n_tiles; ++t) load_k(w, t, ring + t);
+        for (int t = 0; t < kStages - 2 && t < w.n_tiles; ++t) load_v(w, t, ring + t);
       }
-      // The last P V.
-      const int s_last = (n_tiles - 1) % kStages;
-      rescale_o();
-      mbarrier_wait(full_v(s_last), ((n_tiles - 1) / kStages) & 1);  // protects sV[s_last]: V has landed
-      issue_o(s_last);
-      wgmma_wait<0>();  // the last P V is done: rO is final, sV[s_last] released
-      order_registers(rO);
-      release(empty_v(s_last));
-    } else {
-      // No overlap: per tile S, then softmax, then P V, each waiting for the one before. The
-      // two GEMMs are two turns of the pingpong.
-      for (int t = 0; t < n_tiles; ++t) {
-        const int s = t % kStages;
-        issue_ahead(t);
-        mbarrier_wait(full_k(s), (t / kStages) & 1);  // protects sK[s]: K tile t has landed
+      mbarrier_wait(full_q, q_round & 1);  // protects sQ: the Q tile has landed
+      // After S of the item's last key tile, sK[stage] is free and so is sQ (the next item's
+      // Q may land while this one's last P V and epilogue run).
+      auto release_k = [&](int t) {
+        release(empty_k(stage(t)));
+        if (t == w.n_tiles - 1) release(empty_q);
+      };
+
+      if constexpr (C::kOverlap) {
+        // Tile 0: S alone.
+        issue_ahead(0);
+        mbarrier_wait(full_k(stage(0)), phase(0));  // protects sK: K tile 0 has landed
         turn_begin();
-        issue_s(s);
-        turn_end(false);
-        wgmma_wait<0>();  // S_t is done: rS may be read, sK[s] released
+        issue_s(stage(0));
+        turn_end();
+        wgmma_wait<0>();  // S_0 is done: rS may be read, its sK released
         order_registers(rS);
-        release(empty_k(s));
-        softmax(t);
+        release_k(0);
+        softmax(0, lane_row0);
+        convert_p();
+        // Tile t: S_t and P_{t-1} V_{t-1} on the tensor cores while the softmax of S_t runs.
+        for (int t = 1; t < w.n_tiles; ++t) {
+          issue_ahead(t);
+          mbarrier_wait(full_k(stage(t)), phase(t));  // protects sK: K tile t has landed
+          turn_begin();
+          issue_s(stage(t));
+          rescale_o();  // alpha of tile t - 1, while S_t runs; before P_{t-1} V_{t-1} is added
+          mbarrier_wait(full_v(stage(t - 1)), phase(t - 1));  // protects sV: V tile t - 1 has landed
+          issue_o(stage(t - 1));
+          turn_end();
+          wgmma_wait<1>();  // S_t is done; P_{t-1} V_{t-1} may still run (it reads rP, writes rO)
+          order_registers(rS);
+          release_k(t);
+          softmax(t, lane_row0);
+          wgmma_wait<0>();  // P_{t-1} V_{t-1} is done: rP may be overwritten, rO read
+          order_registers(rO);
+          order_registers(rS);
+          release(empty_v(stage(t - 1)));
+          convert_p();
+        }
+        // The last P V.
+        const int t_last = w.n_tiles - 1;
         rescale_o();
-        convert_p();
-        mbarrier_wait(full_v(s), (t / kStages) & 1);  // protects sV[s]: V tile t has landed
-        turn_begin();
-        issue_o(s);
-        turn_end(t == n_tiles - 1);
-        wgmma_wait<0>();  // P_t V_t is done: rO may be rescaled, rP rewritten, sV[s] released
+        mbarrier_wait(full_v(stage(t_last)), phase(t_last));  // protects sV: V tile t_last has landed
+        issue_o(stage(t_last));
+        wgmma_wait<0>();  // the last P V is done: rO is final, its sV released
         order_registers(rO);
-        release(empty_v(s));
+        release(empty_v(stage(t_last)));
+      } else {
+        // No overlap: per tile S, then softmax, then P V, each waiting for the one before. The
+        // two GEMMs are two turns of the pingpong.
+        for (int t = 0; t < w.n_tiles; ++t) {
+          issue_ahead(t);
+          mbarrier_wait(full_k(stage(t)), phase(t));  // protects sK: K tile t has landed
+          turn_begin();
+          issue_s(stage(t));
+          turn_end();
+          wgmma_wait<0>();  // S_t is done: rS may be read, its sK released
+          order_registers(rS);
+          release_k(t);
+          softmax(t, lane_row0);
+          rescale_o();
+          convert_p();
+          mbarrier_wait(full_v(stage(t)), phase(t));  // protects sV: V tile t has landed
+          turn_begin();
+          issue_o(stage(t));
+          turn_end();
+          wgmma_wait<0>();  // P_t V_t is done: rO may be rescaled, rP rewritten, its sV released
+          order_registers(rO);
+          release(empty_v(stage(t)));
+        }
       }
+      ring += w.n_tiles;
+      ++q_round;
     }
-  }
 
-  // Epilogue. Finish l_i over the quad; O = O / l_i; LSE = log(sum exp(scale * s)).
-  float inv_l[2];
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    float l = l_i[h];
-    l += __shfl_xor_sync(kFullWarp, l, 1);
-    l += __shfl_xor_sync(kFullWarp, l, 2);
-    inv_l[h] = l > 0.f ? 1.f / l : 0.f;  // a row that saw no key: O = 0, not 0 / 0
-    const int row = lane_row0 + kHalfRows * h;
-    if (quad == 0 && row < p.sq)
-      p.lse[std::int64_t(head) * p.sq + row] =
-          l > 0.f ? (m_i[h] * p.scale_log2 + log2f(l)) * kLn2 : -CUDART_INF_F;
-  }
-
-  // Stage O in this warpgroup's own rows of sQ (the other consumer only reads its own rows),
-  // in the same swizzle, then write whole rows with 16-byte stores. Only generic loads and
-  // stores touch the staged O, so no proxy fence is needed (a TMA store of O would need
-  // fence.proxy.async between the stores and the copy).
-  named_barrier_sync(C::kBarrierEpilogue + consumer, kWarpgroupThreads);  // protects sQ: all four warps
-                                                                        // are past their last wgmma
-#pragma unroll
-  for (int j = 0; j < C::kSlicesO; ++j)
+    // Epilogue. Finish l_i over the quad; O = O / l_i; LSE = log(sum exp(scale * s)).
+    float inv_l[2];
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      const int row = wg_row0 + warp * kWarpRows + group + kHalfRows * h;  // tile row
-      *reinterpret_cast<std::uint32_t*>(smem + swizzled_offset<kBlockM>(row, kSliceCols * j + 2 * quad)) =
-          pack2<T>(rO[4 * j + 2 * h] * inv_l[h], rO[4 * j + 2 * h + 1] * inv_l[h]);
+      float l = l_i[h];
+      l += __shfl_xor_sync(kFullWarp, l, 1);
+      l += __shfl_xor_sync(kFullWarp, l, 2);
+      inv_l[h] = l > 0.f ? 1.f / l : 0.f;  // a row that saw no key: O = 0, not 0 / 0
+      const int row = lane_row0 + kHalfRows * h;
+      if (quad == 0 && row < p.sq)
+        p.lse[std::int64_t(w.head) * p.sq + row] =
+            l > 0.f ? (m_i[h] * p.scale_log2 + log2f(l)) * kLn2 : -CUDART_INF_F;
     }
-  named_barrier_sync(C::kBarrierEpilogue + consumer, kWarpgroupThreads);  // protects sQ: the warpgroup's
-                                                                        // O rows are complete
-  constexpr int kChunksPerRow = kHeadDim / kChunkElems;
-  T* const gO = static_cast<T*>(p.o) + (std::int64_t(head) * p.sq + q0) * kHeadDim;  // (q_rows, kHeadDim)
+
+    // Stage O in this warpgroup's own rows of sO (the other consumers only touch their own
+    // rows), in the same swizzle, then write whole rows with 16-byte stores. Only generic loads
+    // and stores touch sO, so no proxy fence is needed (a TMA store of O would need
+    // fence.proxy.async between the stores and the copy).
+    named_barrier_sync(C::kBarrierEpilogue + consumer, kWarpgroupThreads);  // protects sO: all four warps
+                                                                          // read the previous item's O
 #pragma unroll
-  for (int i = 0; i < C::kRowsPerConsumer * kChunksPerRow / kWarpgroupThreads; ++i) {
-    const int idx = i * kWarpgroupThreads + tid;
-    const int row = wg_row0 + idx / kChunksPerRow, chunk = idx % kChunksPerRow;
-    if (row < q_rows)
-      *reinterpret_cast<uint4*>(gO + row * kHeadDim + chunk * kChunkElems) =
-          *reinterpret_cast<const uint4*>(smem + swizzled_offset<kBlockM>(row, chunk * kChunkElems));
-  }
+    for (int j = 0; j < C::kSlicesO; ++j)
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int row = lane_tile_row + kHalfRows * h;  // tile row
+        *reinterpret_cast<std::uint32_t*>(smem_o + swizzled_offset<kBlockM>(row, kSliceCols * j + 2 * quad)) =
+            pack2<T>(rO[4 * j + 2 * h] * inv_l[h], rO[4 * j + 2 * h + 1] * inv_l[h]);
+      }
+    named_barrier_sync(C::kBarrierEpilogue + consumer, kWarpgroupThreads);  // protects sO: the warpgroup's
+                                                                          // O rows are complete
+    constexpr int kChunksPerRow = kHeadDim / kChunkElems;
+    T* const gO = static_cast<T*>(p.o) + (std::int64_t(w.head) * p.sq + w.q0) * kHeadDim;  // (q_rows, kHeadDim)
+#pragma unroll
+    for (int i = 0; i < C::kRowsPerConsumer * kChunksPerRow / kWarpgroupThreads; ++i) {
+      const int idx = i * kWarpgroupThreads + tid;
+      const int row = wg_row0 + idx / kChunksPerRow, chunk = idx % kChunksPerRow;
+      if (row < w.q_rows)
+        *reinterpret_cast<uint4*>(gO + row * kHeadDim + chunk * kChunkElems) =
+            *reinterpret_cast<const uint4*>(smem_o + swizzled_offset<kBlockM>(row, chunk * kChunkElems));
+    }
+  });
+  if constexpr (C::kPingpong)
+    if (consumer == 0) turn_begin();  // the last consumer's final hand-over (see turn_end)
 #else
   __trap();  // built without sm_90a code: the launcher refuses before this can run
 #endif
@@ -731,6 +806,17 @@ PFN_cuTensorMapEncodeTiled_v12000 encode_tiled() {
   return fn;
 }
 
+// SMs of the current device, asked once (the runner uses one device).
+int multiprocessor_count() {
+  static const int count = [] {
+    int device = 0, n = 0;
+    FA_CUDA_CHECK(cudaGetDevice(&device));
+    FA_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device));
+    return n;
+  }();
+  return count;
+}
+
 // A 3-D map over a (B * H, S, D) tensor, innermost first: (D, S, B * H). Its box is (64, rows,
 // 1): one 128-byte-wide column block of `rows` rows of one head, written 128B-swizzled. Rows
 // past S are outside dimension 1, so the box never reaches into the next head: they are zeros.
@@ -752,10 +838,10 @@ CUtensorMap make_map(const void* base, std::int64_t bh, std::int64_t seq, int he
   return map;
 }
 
-template <class T, int kHeadDim, bool kCausal, Variant kVariant>
+template <class T, int kHeadDim, bool kCausal, Variant kVariant, bool kPersistent>
 void launch(const AttnArgs& a, cudaStream_t stream) {
   using C = Config<kHeadDim, kVariant>;
-  auto* kernel = flash3_kernel<T, kHeadDim, kCausal, kVariant>;
+  auto* kernel = flash3_kernel<T, kHeadDim, kCausal, kVariant, kPersistent>;
   // Once per instantiation (on the current device; the runner uses one): the build must hold
   // sm_90a code for the kernel, and more than 48 KiB of dynamic shared memory is opt-in.
   static const bool ready = [kernel] {
@@ -772,21 +858,32 @@ void launch(const AttnArgs& a, cudaStream_t stream) {
   if (!aligned_16(a.q) || !aligned_16(a.k) || !aligned_16(a.v) || !aligned_16(a.o))
     throw unsupported("06_warp_specialized: q, k, v and o must be 16-byte aligned (TMA and vector stores)");
   const std::int64_t num_m_blocks = (a.sq + C::kBlockM - 1) / C::kBlockM;
-  const std::int64_t blocks = a.b * a.h * num_m_blocks;
   if (const std::string why = flat_grid_refusal("06_warp_specialized", a.b * a.h, a.sq, C::kBlockM); !why.empty())
     throw unsupported(why);
+  const std::int64_t items = a.b * a.h * num_m_blocks;
+  const std::int64_t slots = kPersistent && kCausal ? (items + 1) / 2 : items;
+  // Persistent: one block per SM (one fits: see the shared-memory and register budgets above).
+  const std::int64_t blocks = kPersistent ? std::min<std::int64_t>(slots, multiprocessor_count()) : slots;
   const std::int64_t bh = a.b * a.h;
   const CUtensorMap tmap_q = make_map<T>(a.q, bh, a.sq, kHeadDim, C::kBlockM);
   const CUtensorMap tmap_k = make_map<T>(a.k, bh, a.sk, kHeadDim, C::kBlockN);
   const CUtensorMap tmap_v = make_map<T>(a.v, bh, a.sk, kHeadDim, C::kBlockN);
-  const Params p{a.o, a.lse, int(a.sq), int(a.sk), int(num_m_blocks), a.scale * kLog2e};
+  const Params p{a.o, a.lse, int(a.sq), int(a.sk), int(num_m_blocks), int(items), int(slots), a.scale * kLog2e};
   kernel<<<unsigned(blocks), C::kThreads, C::kSmemBytes, stream>>>(tmap_q, tmap_k, tmap_v, p);
   FA_CHECK_LAUNCH();
 }
 
 template <class T, int kHeadDim, Variant kVariant>
 void launch_causal(const AttnArgs& a, cudaStream_t stream) {
-  a.causal ? launch<T, kHeadDim, true, kVariant>(a, stream) : launch<T, kHeadDim, false, kVariant>(a, stream);
+  // The persistent scheduler where work items are short (measured crossover: Tiles<D>); one
+  // block per item where they are long, and always in the no_persistent ablation.
+  const std::int64_t key_tiles = (a.sk + Tiles<kHeadDim>::kBlockN - 1) / Tiles<kHeadDim>::kBlockN;
+  const std::int64_t mean_key_tiles = a.causal ? (key_tiles + 1) / 2 : key_tiles;  // per item
+  if constexpr (kVariant != Variant::no_persistent)
+    if (mean_key_tiles <= Tiles<kHeadDim>::kPersistentMaxKeyTiles)
+      return a.causal ? launch<T, kHeadDim, true, kVariant, true>(a, stream)
+                      : launch<T, kHeadDim, false, kVariant, true>(a, stream);
+  a.causal ? launch<T, kHeadDim, true, kVariant, false>(a, stream) : launch<T, kHeadDim, false, kVariant, false>(a, stream);
 }
 
 template <class T, int kHeadDim>
@@ -797,6 +894,7 @@ void launch_variant(const AttnArgs& a, Variant variant, cudaStream_t stream) {
     case Variant::no_overlap: return launch_causal<T, kHeadDim, Variant::no_overlap>(a, stream);
     case Variant::no_warp_specialization:
       return launch_causal<T, kHeadDim, Variant::no_warp_specialization>(a, stream);
+    case Variant::no_persistent: return launch_causal<T, kHeadDim, Variant::no_persistent>(a, stream);
   }
 }
 

@@ -23,23 +23,30 @@ enum class Variant {
   no_pingpong,             // the consumer warpgroups issue their GEMMs without taking turns
   no_overlap,              // per tile strictly S = Q K^T, then softmax, then O += P V
   no_warp_specialization,  // no producer: a consumer thread issues the loads between its own GEMMs
+  no_persistent,           // one block per query tile instead of one block per SM for the kernel
 };
 
 // kBlockM  query rows per thread block: kBlockM / 64 consumer warpgroups (2 or 3) of 64 rows
 //          (one wgmma m64 each)
 // kBlockN  keys per K/V tile (the N of S = Q K^T, the K of O += P V)
 // kStages  K tiles (and V tiles) in the TMA ring
-// Shared memory per block: 1 KiB alignment slack + (kBlockM + 2 kStages kBlockN) x kHeadDim x 2
-// bytes + the mbarriers.
+// kPersistentMaxKeyTiles  the persistent scheduler (one block per SM walking the work items)
+//          runs when an item visits at most this many key tiles on average (Sk / kBlockN, half
+//          that causal); longer items run one block each. The measured crossover on the H200
+//          (notes/worklog.md): persistence hides each item's prologue and epilogue, which pays
+//          for short items; for long ones the hardware's dynamic block assignment and a kernel
+//          without the item loop (fewer live registers) win.
+// Shared memory per block: 1 KiB alignment slack + (2 kBlockM + 2 kStages kBlockN) x kHeadDim x
+// 2 bytes (sQ, sO, the K/V ring) + the mbarriers.
 template <int kHeadDim>
 struct Tiles;
 template <>
-struct Tiles<64> {  // 153 KiB
-  static constexpr int kBlockM = 192, kBlockN = 128, kStages = 4;
+struct Tiles<64> {  // 177 KiB
+  static constexpr int kBlockM = 192, kBlockN = 128, kStages = 4, kPersistentMaxKeyTiles = 16;
 };
 template <>
-struct Tiles<128> {  // 161 KiB
-  static constexpr int kBlockM = 128, kBlockN = 128, kStages = 2;
+struct Tiles<128> {  // 193 KiB
+  static constexpr int kBlockM = 128, kBlockN = 128, kStages = 2, kPersistentMaxKeyTiles = 32;
 };
 
 // The head dims the kernel is instantiated for (and the step claims).

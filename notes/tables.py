@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""The markdown tables of notes/results.md, from the CSVs of scripts/bench-all.sh.
+
+    python3 notes/tables.py notes/results
+
+Prints the fp32 table (01-04 and PyTorch's efficient backend), the bf16 table (05, 06 and its
+ablations, flash and cuDNN), the fp16 table and the error table. Ratios are computed here from
+the TFLOP/s in the CSVs; nothing is typed in by hand.
+"""
+import csv
+import os
+import re
+import sys
+
+PROBLEM = re.compile(r"B(\d+) H(\d+) Sq(\d+) Sk(\d+) D(\d+) (\w+)( causal)?")
+ABLATIONS = ["06_no_pingpong", "06_no_overlap", "06_no_warp_specialization", "06_no_persistent"]
+
+
+def load(path):
+    """{(step, d, causal, n, dtype): tflops} of the rows that ran."""
+    out = {}
+    with open(path, newline="") as f:
+        for r in csv.DictReader(f):
+            m = PROBLEM.match(r["problem"])
+            if not m or not r.get("tflops"):
+                continue
+            key = (r["step"], int(m.group(5)), bool(m.group(7)), int(m.group(3)), m.group(6))
+            out[key] = float(r["tflops"])
+    return out
+
+
+def cell(x, digits):
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def ratio(a, b):
+    return None if a is None or b is None else a / b
+
+
+def shapes(data, dtype):
+    return sorted({(d, c, n) for (_, d, c, n, t) in data if t == dtype})
+
+
+def fp32_table(data):
+    steps = ["01_naive", "02_tiled", "03_online_softmax", "04_fused", "torch_efficient"]
+    print("| D | causal | N | 01_naive | 02_tiled | 03_online_softmax | 04_fused | torch efficient | 04 / efficient |")
+    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for d, c, n in shapes(data, "fp32"):
+        v = [data.get((s, d, c, n, "fp32")) for s in steps]
+        print(f"| {d} | {'yes' if c else 'no'} | {n} | " + " | ".join(cell(x, 1) for x in v) +
+              f" | **{cell(ratio(v[3], v[4]), 2)}** |")
+
+
+def half_table(data, dtype, ablations):
+    cols = ["05_tensor_cores", "06_warp_specialized"] + (ABLATIONS if ablations else []) + ["torch_flash", "torch_cudnn"]
+    names = ["05", "06"] + ([a.replace("06_no_", "06 no ").replace("_", " ") for a in ABLATIONS] if ablations else [])
+    names += ["torch flash", "torch cudnn", "05 / flash", "06 / cudnn", "06 / flash"]
+    print("| D | causal | N | " + " | ".join(names) + " |")
+    print("| --- | --- | --- | " + " | ".join("---:" for _ in names) + " |")
+    for d, c, n in shapes(data, dtype):
+        v = {s: data.get((s, d, c, n, dtype)) for s in cols}
+        r = [ratio(v["05_tensor_cores"], v["torch_flash"]), ratio(v["06_warp_specialized"], v["torch_cudnn"]),
+             ratio(v["06_warp_specialized"], v["torch_flash"])]
+        print(f"| {d} | {'yes' if c else 'no'} | {n} | " + " | ".join(cell(v[s], 0) for s in cols) +
+              f" | {cell(r[0], 2)} | **{cell(r[1], 2)}** | {cell(r[2], 2)} |")
+
+
+def ablation_table(data):
+    print("| D | causal | N | 06 TFLOP/s | " + " | ".join(f"x {a}" for a in ABLATIONS) + " |")
+    print("| --- | --- | --- | ---: | " + " | ".join("---:" for _ in ABLATIONS) + " |")
+    for d, c, n in shapes(data, "bf16"):
+        full = data.get(("06_warp_specialized", d, c, n, "bf16"))
+        print(f"| {d} | {'yes' if c else 'no'} | {n} | {cell(full, 0)} | " +
+              " | ".join(cell(ratio(full, data.get((a, d, c, n, "bf16"))), 3) for a in ABLATIONS) + " |")
+
+
+def error_table(path):
+    print("| step | problem | rel L2 of O | max abs | LSE err |")
+    print("| --- | --- | ---: | ---: | ---: |")
+    with open(path, newline="") as f:
+        for r in csv.DictReader(f):
+            if r.get("rel_l2"):
+                print(f"| {r['step']} | {r['problem']} | {float(r['rel_l2']):.2e} | {float(r['max_abs']):.1e} | "
+                      f"{float(r['lse_err']):.1e} |")
+
+
+def main():
+    res = sys.argv[1] if len(sys.argv) > 1 else "notes/results"
+    fp32 = {**load(os.path.join(res, "fa_fp32.csv")), **load(os.path.join(res, "sdpa_fp32.csv"))}
+    half = {**load(os.path.join(res, "fa_half.csv")), **load(os.path.join(res, "sdpa_half.csv"))}
+    print("### fp32 (TFLOP/s; ratio = 04_fused / torch_efficient)\n")
+    fp32_table(fp32)
+    print("\n### bf16 (TFLOP/s)\n")
+    half_table(half, "bf16", ablations=True)
+    print("\n### fp16 (TFLOP/s)\n")
+    half_table(half, "fp16", ablations=False)
+    print("\n### Step 06 against its ablations (bf16; full / variant, above 1 means the full kernel is faster)\n")
+    ablation_table(half)
+    print("\n### Errors against the float64 reference (1024 sampled rows; non-causal)\n")
+    error_table(os.path.join(res, "errors.csv"))
+
+
+if __name__ == "__main__":
+    main()
