@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """The markdown tables of notes/results.md, from the CSVs of scripts/bench-all.sh.
 
-    python3 notes/tables.py notes/results
+    python3 notes/tables.py notes/results              # the tables of notes/results.md
+    python3 notes/tables.py notes/results --step 04_fused   # a step README's "Measured" table
 
 Prints the fp32 table (01-04 and PyTorch's efficient backend), the bf16 table (05, 06 and its
-ablations, flash and cuDNN), the fp16 table and the error table. Ratios are computed here from
-the TFLOP/s in the CSVs; nothing is typed in by hand.
+ablations, flash and cuDNN), the fp16 table, the ablation table and the error table; or, with
+--step, one step's rows (time, TFLOP/s, ratios to the step before it and to its peers) and its
+errors. Ratios are computed here from the CSVs; nothing is typed in by hand.
 """
 import csv
 import os
@@ -16,16 +18,16 @@ PROBLEM = re.compile(r"B(\d+) H(\d+) Sq(\d+) Sk(\d+) D(\d+) (\w+)( causal)?")
 ABLATIONS = ["06_no_pingpong", "06_no_overlap", "06_no_warp_specialization", "06_no_persistent"]
 
 
-def load(path):
-    """{(step, d, causal, n, dtype): tflops} of the rows that ran."""
+def load(path, field="tflops"):
+    """{(step, d, causal, n, dtype): value of `field`} of the rows that ran."""
     out = {}
     with open(path, newline="") as f:
         for r in csv.DictReader(f):
             m = PROBLEM.match(r["problem"])
-            if not m or not r.get("tflops"):
+            if not m or not r.get(field):
                 continue
             key = (r["step"], int(m.group(5)), bool(m.group(7)), int(m.group(3)), m.group(6))
-            out[key] = float(r["tflops"])
+            out[key] = float(r[field])
     return out
 
 
@@ -74,18 +76,49 @@ def ablation_table(data):
               " | ".join(cell(ratio(full, data.get((a, d, c, n, "bf16"))), 3) for a in ABLATIONS) + " |")
 
 
-def error_table(path):
-    print("| step | problem | rel L2 of O | max abs | LSE err |")
-    print("| --- | --- | ---: | ---: | ---: |")
+def error_table(path, only=None):
+    print(("" if only else "| step ") + "| problem | rel L2 of O | max abs | LSE err |")
+    print(("" if only else "| --- ") + "| --- | ---: | ---: | ---: |")
     with open(path, newline="") as f:
         for r in csv.DictReader(f):
-            if r.get("rel_l2"):
-                print(f"| {r['step']} | {r['problem']} | {float(r['rel_l2']):.2e} | {float(r['max_abs']):.1e} | "
-                      f"{float(r['lse_err']):.1e} |")
+            if r.get("rel_l2") and (only is None or r["step"] == only):
+                print(("" if only else f"| {r['step']} ") + f"| {r['problem']} | {float(r['rel_l2']):.2e} | "
+                      f"{float(r['max_abs']):.1e} | {float(r['lse_err']):.1e} |")
+
+
+# Per step: the CSVs it is in, the step it is compared with, and its peers.
+STEP_COMPARE = {
+    "01_naive": ("fp32", None, []),
+    "02_tiled": ("fp32", "01_naive", []),
+    "03_online_softmax": ("fp32", "02_tiled", []),
+    "04_fused": ("fp32", "03_online_softmax", ["torch_efficient"]),
+    "05_tensor_cores": ("half", None, ["torch_flash", "torch_cudnn"]),
+    "06_warp_specialized": ("half", None, ABLATIONS + ["torch_cudnn", "torch_flash"]),
+}
+
+
+def step_table(res, step):
+    tag, prev, peers = STEP_COMPARE[step]
+    tf = {**load(os.path.join(res, f"fa_{tag}.csv")), **load(os.path.join(res, f"sdpa_{tag}.csv"))}
+    ms = load(os.path.join(res, f"fa_{tag}.csv"), "ms")
+    others = ([prev] if prev else []) + peers
+    names = [o.replace("torch_", "") for o in others]
+    print("| dtype | D | causal | N | ms | TFLOP/s | " + " | ".join(f"x {n}" for n in names) + " |")
+    print("| --- | --- | --- | --- | ---: | ---: | " + " | ".join("---:" for _ in names) + " |")
+    keys = sorted((t, d, c, n) for (s, d, c, n, t) in tf if s == step)
+    for t, d, c, n in sorted(keys, key=lambda k: (k[0] != "bf16" and k[0] != "fp32", k[0], k[1], k[2], k[3])):
+        v = tf[(step, d, c, n, t)]
+        print(f"| {t} | {d} | {'yes' if c else 'no'} | {n} | {ms[(step, d, c, n, t)]:.3f} | {v:.1f} | " +
+              " | ".join(cell(ratio(v, tf.get((o, d, c, n, t))), 2) for o in others) + " |")
+    print("\nErrors against the float64 reference (1024 sampled rows):\n")
+    error_table(os.path.join(res, "errors.csv"), only=step)
 
 
 def main():
     res = sys.argv[1] if len(sys.argv) > 1 else "notes/results"
+    if len(sys.argv) > 3 and sys.argv[2] == "--step":
+        step_table(res, sys.argv[3])
+        return
     fp32 = {**load(os.path.join(res, "fa_fp32.csv")), **load(os.path.join(res, "sdpa_fp32.csv"))}
     half = {**load(os.path.join(res, "fa_half.csv")), **load(os.path.join(res, "sdpa_half.csv"))}
     print("### fp32 (TFLOP/s; ratio = 04_fused / torch_efficient)\n")

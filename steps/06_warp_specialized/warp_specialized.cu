@@ -20,15 +20,19 @@
 //     and inside a warpgroup, S = Q K^T of tile j is issued together with O += P V of tile j - 1,
 //     so the softmax of tile j runs while that P V is on the tensor cores (intra-warpgroup
 //     overlap).
+//   - Persistent blocks (where work items are short): one block per SM walks the query tiles,
+//     so the next tile's Q and K/V loads run during this one's last P V and epilogue; O gets its
+//     own staging buffer sO for that (for_each_item, launch_causal).
 //   - Unchanged from step 05: the online softmax (exp2 with log2(e) folded into the scale, the
 //     -inf guards), causal tiles above the diagonal skipped and only tiles crossing it or Sk
 //     masked, O normalised once at the end and staged through shared memory for 16-byte stores,
-//     LSE out, the grid order.
+//     LSE out, the order of the work items.
 //
-// Thread-to-data mapping (one block = one (batch, head) and kBlockM query rows):
-//   block          <- blockIdx.x = head * num_m_blocks + reversed query tile, as in step 05.
-//   warpgroup 0    <- the producer: thread 0 issues every TMA load (Q once, then K and V tile by
-//                     tile into the ring); threads 1..127 exit at once.
+// Thread-to-data mapping (a work item = one (batch, head) and kBlockM query rows):
+//   block          <- work items: item blockIdx.x (= head * num_m_blocks + reversed query tile,
+//                     as in step 05's grid), or, persistent, the items of for_each_item.
+//   warpgroup 0    <- the producer: thread 0 issues every TMA load (per item Q once, then K and
+//                     V tile by tile into the ring); threads 1..127 exit at once.
 //   warpgroup 1+c  <- consumer c (c < kBlockM / 64): query rows [64 c, 64 c + 64) of the tile against
 //                     every key; its warp w owns rows 64 c + 16 w .. + 15 (a wgmma's m64 is four
 //                     warps' m16).
@@ -38,14 +42,14 @@
 //                     g + 8 h, column 8 j + 2 t + e), g = lane / 4, t = lane % 4.
 //   no_warp_specialization: no producer; thread 0 of consumer 0 issues the loads.
 //
-// Shared memory per block: sQ (kBlockM, D) + kStages x [sK (kBlockN, D) + sV (kBlockN, D)],
-// each tile stored as D / 64 column blocks of (rows, 64) in the TMA's 128-byte swizzle, then the
-// mbarriers, plus up to 1 KiB to align the tiles to the swizzle's 1024-byte period:
-//   D = 64:  (192 + 2 x 4 x 128) x  64 x 2 = 152 KiB (+ 1 KiB + 136 B)
-//   D = 128: (128 + 2 x 2 x 128) x 128 x 2 = 160 KiB (+ 1 KiB + 72 B)
+// Shared memory per block: sQ (kBlockM, D) + sO (kBlockM, D) + kStages x [sK (kBlockN, D) +
+// sV (kBlockN, D)], each tile stored as D / 64 column blocks of (rows, 64) in the TMA's 128-byte
+// swizzle, then the mbarriers, plus up to 1 KiB to align the tiles to the swizzle's 1024-byte
+// period:
+//   D = 64:  (2 x 192 + 2 x 4 x 128) x  64 x 2 = 176 KiB (+ 1 KiB + 144 B)
+//   D = 128: (2 x 128 + 2 x 2 x 128) x 128 x 2 = 192 KiB (+ 1 KiB + 80 B)
 // One block per SM: registers are the limit, not smem. D = 128: 12 warps, 2 x 128 x 240 + 128 x
 // 24 registers; D = 64: 16 warps, 3 x 128 x 160 + 128 x 32 (the whole 64 K register file).
-// sQ is reused at the end to stage O.
 //
 // Expected bottleneck: the tensor cores at D = 128; at D = 64 the exp2 unit is as busy as they
 // are. Per 64 x 128 tile of one warpgroup, the GEMMs are 4 x 64 x 128 x D flops, 512 clocks at
@@ -108,7 +112,7 @@ constexpr float kLn2 = 0.6931471805599453f;                   // log(x) = log2(x
 
 // Named barriers (bar.sync / bar.arrive ids; 0 is __syncthreads). Consumer c uses kBarrierTurn
 // + c ("consumer c may issue its GEMMs now", pingpong) and kBarrierTurn + kConsumers + c (its own
-// four warps, staging O in sQ).
+// four warps, staging O in sO).
 constexpr int kBarrierTurn = 1;
 
 struct Params {
