@@ -37,6 +37,10 @@ IoModel compulsory_io(const Problem& p);
 // to whole tiles and clamped at Sk (rows past Sk are zero-filled, not read), with kv_end = Sk,
 // or under the causal mask the diagonal of the tile's last row, clamp(q_end + Sk - Sq, 0, Sk).
 // A causal query tile that sees no key (Sq > Sk) may skip its Q rows; Q is still counted whole.
-IoModel flash_io(const Problem& p, std::int64_t block_m, std::int64_t block_n, const std::string& kernel);
+// The query tiles are cut from row 0 (the last one ragged), or with QueryTiles::from_end from
+// row Sq (the first one ragged), as step 06 does.
+enum class QueryTiles { from_start, from_end };
+IoModel flash_io(const Problem& p, std::int64_t block_m, std::int64_t block_n, const std::string& kernel,
+                 QueryTiles tiles = QueryTiles::from_start);
 
 }  // namespace fa

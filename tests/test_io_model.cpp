@@ -118,27 +118,31 @@ TEST_CASE("every step that models its kernels shares the compulsory floor and re
 }
 
 TEST_CASE("flash_io counts K/V rows tile by tile, exactly as a brute-force walk over the tiles") {
-  for (bool causal : {false, true})
-    for (std::int64_t sq : {1, 17, 128, 129, 300})
-      for (std::int64_t sk : {1, 17, 128, 129, 515})
-        for (std::int64_t bm : {64, 128})
-          for (std::int64_t bn : {32, 64, 128}) {
-            const Problem p = small_problem(2, 3, sq, sk, 64, causal);
-            // Walk every (query tile, key tile) pair; a key tile is visited when its first key is
-            // visible to the last row of the query tile, and it reads its rows that exist.
-            double rows = 0;
-            for (std::int64_t q0 = 0; q0 < sq; q0 += bm) {
-              const std::int64_t last = std::min(q0 + bm, sq) - 1;
-              for (std::int64_t k0 = 0; k0 < sk; k0 += bn)
-                if (!causal || k0 <= last + sk - sq) rows += double(std::min(bn, sk - k0));
+  for (QueryTiles tiles : {QueryTiles::from_start, QueryTiles::from_end})
+    for (bool causal : {false, true})
+      for (std::int64_t sq : {1, 17, 128, 129, 300})
+        for (std::int64_t sk : {1, 17, 128, 129, 515})
+          for (std::int64_t bm : {64, 128, 192})
+            for (std::int64_t bn : {32, 64, 128}) {
+              const Problem p = small_problem(2, 3, sq, sk, 64, causal);
+              // Walk every (query tile, key tile) pair; a key tile is visited when its first key is
+              // visible to the last row of the query tile, and it reads its rows that exist. Tiles
+              // from the end start at Sq - bm, Sq - 2 bm, ... (the first may start before row 0).
+              double rows = 0;
+              const std::int64_t first = tiles == QueryTiles::from_start ? 0 : sq - (sq + bm - 1) / bm * bm;
+              for (std::int64_t q0 = first; q0 < sq; q0 += bm) {
+                const std::int64_t last = std::min(q0 + bm, sq) - 1;
+                for (std::int64_t k0 = 0; k0 < sk; k0 += bn)
+                  if (!causal || k0 <= last + sk - sq) rows += double(std::min(bn, sk - k0));
+              }
+              const double want = p.bytes_q() + 2.0 * double(p.bh()) * rows * double(p.d) * 4.0;
+              const IoModel m = flash_io(p, bm, bn, "k", tiles);
+              CAPTURE(p.describe());
+              CAPTURE(int(tiles));
+              REQUIRE(m.kernels.size() == 1);
+              CHECK(m.kernels[0].read == want);
+              CHECK(m.kernels[0].write == p.bytes_o() + p.bytes_lse());
             }
-            const double want = p.bytes_q() + 2.0 * double(p.bh()) * rows * double(p.d) * 4.0;
-            const IoModel m = flash_io(p, bm, bn, "k");
-            CAPTURE(p.describe());
-            REQUIRE(m.kernels.size() == 1);
-            CHECK(m.kernels[0].read == want);
-            CHECK(m.kernels[0].write == p.bytes_o() + p.bytes_lse());
-          }
 }
 
 TEST_CASE("a flat grid past 2^31 - 1 blocks is refused with the count") {

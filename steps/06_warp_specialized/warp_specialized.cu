@@ -26,11 +26,13 @@
 //   - Unchanged from step 05: the online softmax (exp2 with log2(e) folded into the scale, the
 //     -inf guards), causal tiles above the diagonal skipped and only tiles crossing it or Sk
 //     masked, O normalised once at the end and staged through shared memory for 16-byte stores,
-//     LSE out, the order of the work items.
+//     LSE out, heaviest query tiles first. (The query tiles are now cut from the end of the
+//     sequence, so that a ragged tile is the cheapest one under the causal mask.)
 //
 // Thread-to-data mapping (a work item = one (batch, head) and kBlockM query rows):
-//   block          <- work items: item blockIdx.x (= head * num_m_blocks + reversed query tile,
-//                     as in step 05's grid), or, persistent, the items of for_each_item.
+//   block          <- work items: item blockIdx.x (= head * num_m_blocks + query tile counted
+//                     from the end of the sequence, see work_tile), or, persistent, the items
+//                     of for_each_item.
 //   warpgroup 0    <- the producer: thread 0 issues every TMA load (per item Q once, then K and
 //                     V tile by tile into the ring); threads 1..127 exit at once.
 //   warpgroup 1+c  <- consumer c (c < kBlockM / 64): query rows [64 c, 64 c + 64) of the tile against
@@ -365,24 +367,27 @@ __device__ __forceinline__ std::uint32_t swizzled_offset(int row, int col) {
 // One unit of work: a query tile of one head and the key tiles its rows see.
 struct WorkTile {
   int head;        // b * H + h
-  int q0, q_rows;  // the tile's first query row, and how many of its kBlockM rows exist
+  int q0;          // the tile's first query row; negative for the ragged first tile, whose rows
+                   // before 0 do not exist (the TMA zero-fills them, they are never stored)
   int n_tiles;     // key tiles visited: [0, n_tiles); 0 when every row of the tile sees no key
-  int n_unmasked;  // key tiles [0, n_unmasked) are entirely visible to the tile's first row
-                   // (hence to all of its rows): no mask
+  int n_unmasked;  // key tiles [0, n_unmasked) are entirely visible to the tile's first existing
+                   // row (hence to all of its rows): no mask
 };
 
-// Work item `item` = head * num_m_blocks + reversed query tile: heads outer, and inside a head
-// the query tiles from the last (causal: the most keys) to the first.
+// Work item `item` = head * num_m_blocks + k, heads outer. Unlike step 05, the query tiles are
+// cut from the end of the sequence: tile k holds rows [Sq - kBlockM (k + 1), Sq - kBlockM k), so
+// k = 0 is the last rows (causal: the most keys) and the items of a head come heaviest first;
+// the ragged tile, when kBlockM does not divide Sq (192-row tiles at D = 64), is the first, and
+// causal it is the one that visits the fewest key tiles, so its missing rows waste least.
 template <int kBlockM, int kBlockN, bool kCausal>
 __device__ __forceinline__ WorkTile work_tile(const Params& p, int item) {
   WorkTile w;
   w.head = item / p.num_m_blocks;
-  w.q0 = (p.num_m_blocks - 1 - item % p.num_m_blocks) * kBlockM;
-  w.q_rows = min(kBlockM, p.sq - w.q0);
+  w.q0 = p.sq - (item % p.num_m_blocks + 1) * kBlockM;
   // Keys the tile sees: [0, kv_end). Bottom-right causal: row i sees keys j <= i + Sk - Sq.
-  const int kv_end = kCausal ? max(0, min(p.sk, (w.q0 + w.q_rows - p.sq) + p.sk)) : p.sk;
+  const int kv_end = kCausal ? max(0, min(p.sk, (w.q0 + kBlockM - p.sq) + p.sk)) : p.sk;
   w.n_tiles = (kv_end + kBlockN - 1) / kBlockN;
-  const int first_row_end = kCausal ? max(0, min(p.sk, (w.q0 + 1 - p.sq) + p.sk)) : p.sk;
+  const int first_row_end = kCausal ? max(0, min(p.sk, (max(w.q0, 0) + 1 - p.sq) + p.sk)) : p.sk;
   w.n_unmasked = first_row_end / kBlockN;
   return w;
 }
@@ -749,7 +754,7 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
       l += __shfl_xor_sync(kFullWarp, l, 2);
       inv_l[h] = l > 0.f ? 1.f / l : 0.f;  // a row that saw no key: O = 0, not 0 / 0
       const int row = lane_row0 + kHalfRows * h;
-      if (quad == 0 && row < p.sq)
+      if (quad == 0 && row >= 0)
         p.lse[std::int64_t(w.head) * p.sq + row] =
             l > 0.f ? (m_i[h] * p.scale_log2 + log2f(l)) * kLn2 : -CUDART_INF_F;
     }
@@ -771,13 +776,13 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
     named_barrier_sync(C::kBarrierEpilogue + consumer, kWarpgroupThreads);  // protects sO: the warpgroup's
                                                                           // O rows are complete
     constexpr int kChunksPerRow = kHeadDim / kChunkElems;
-    T* const gO = static_cast<T*>(p.o) + (std::int64_t(w.head) * p.sq + w.q0) * kHeadDim;  // (q_rows, kHeadDim)
+    T* const gO = static_cast<T*>(p.o) + std::int64_t(w.head) * p.sq * kHeadDim;  // (Sq, kHeadDim) of the head
 #pragma unroll
     for (int i = 0; i < C::kRowsPerConsumer * kChunksPerRow / kWarpgroupThreads; ++i) {
       const int idx = i * kWarpgroupThreads + tid;
-      const int row = wg_row0 + idx / kChunksPerRow, chunk = idx % kChunksPerRow;
-      if (row < w.q_rows)
-        *reinterpret_cast<uint4*>(gO + row * kHeadDim + chunk * kChunkElems) =
+      const int row = wg_row0 + idx / kChunksPerRow, chunk = idx % kChunksPerRow;  // tile row
+      if (w.q0 + row >= 0)
+        *reinterpret_cast<uint4*>(gO + std::int64_t(w.q0 + row) * kHeadDim + chunk * kChunkElems) =
             *reinterpret_cast<const uint4*>(smem_o + swizzled_offset<kBlockM>(row, chunk * kChunkElems));
     }
   });
