@@ -21,7 +21,7 @@ Step variant_step(warp_specialized::Variant variant, std::string id, std::string
   s.head_dims = {std::begin(warp_specialized::kHeadDims), std::end(warp_specialized::kHeadDims)};
   s.min_sm = 90;  // TMA, mbarrier transaction counts, wgmma, setmaxnreg (built for sm_90a)
   s.why_unsupported = [id = s.id](const Problem& p) {
-    // The grid is one flat dimension of B * H * ceil(Sq / kBlockM) blocks.
+    // B * H * ceil(Sq / kBlockM) work items: the flat grid where not persistent.
     const std::int64_t block_m = warp_specialized::tile_shape(p.d).block_m;
     if (block_m == 0) return std::string(id) + ": head dim " + std::to_string(p.d) + " has no tile shape";
     return flat_grid_refusal(id, p.bh(), p.sq, block_m);

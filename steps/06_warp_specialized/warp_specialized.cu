@@ -26,8 +26,9 @@
 //   - Unchanged from step 05: the online softmax (exp2 with log2(e) folded into the scale, the
 //     -inf guards), causal tiles above the diagonal skipped and only tiles crossing it or Sk
 //     masked, O normalised once at the end and staged through shared memory for 16-byte stores,
-//     LSE out, heaviest query tiles first. (The query tiles are now cut from the end of the
-//     sequence, so that a ragged tile is the cheapest one under the causal mask.)
+//     LSE out, heaviest query tiles first (one block per item; the persistent causal schedule
+//     pairs heavy with light ones instead). The query tiles are now cut from the end of the
+//     sequence, so that a ragged tile is the cheapest one under the causal mask.
 //
 // Thread-to-data mapping (a work item = one (batch, head) and kBlockM query rows):
 //   block          <- work items: item blockIdx.x (= head * num_m_blocks + query tile counted
@@ -50,7 +51,7 @@
 // period:
 //   D = 64:  (2 x 192 + 2 x 4 x 128) x  64 x 2 = 176 KiB (+ 1 KiB + 144 B)
 //   D = 128: (2 x 128 + 2 x 2 x 128) x 128 x 2 = 192 KiB (+ 1 KiB + 80 B)
-// One block per SM: registers are the limit, not smem. D = 128: 12 warps, 2 x 128 x 240 + 128 x
+// One block per SM: registers and shared memory each allow only one. D = 128: 12 warps, 2 x 128 x 240 + 128 x
 // 24 registers; D = 64: 16 warps, 3 x 128 x 160 + 128 x 32 (the whole 64 K register file).
 //
 // Expected bottleneck: the tensor cores at D = 128; at D = 64 the exp2 unit is as busy as they
@@ -396,9 +397,10 @@ __device__ __forceinline__ WorkTile work_tile(const Params& p, int item) {
 // hands each free SM the next block). Persistent: one block per SM, each walking slots
 // blockIdx.x, + gridDim.x, ... for the whole kernel, so that the next tile's loads overlap this
 // tile's epilogue and no block is launched or set up twice on an SM. A slot is one work item;
-// causal, a slot is the pair (slot, num_items - 1 - slot): item k of a head visits about
-// num_m_blocks - k key tiles per row block and its mirror about k + 1, so every pair costs the
-// same and a static round robin stays balanced.
+// causal, a slot is the pair (slot, num_items - 1 - slot): query tile k of a head visits about
+// (num_m_blocks - k) x kBlockM / kBlockN key tiles and its mirror, tile num_m_blocks - 1 - k of
+// another head, about (k + 1) x kBlockM / kBlockN, so every pair costs the same and a static
+// round robin stays balanced.
 template <bool kPersistent, bool kPairs, class F>
 __device__ __forceinline__ void for_each_item(const Params& p, F&& body) {
   if constexpr (!kPersistent) {

@@ -65,8 +65,8 @@ constexpr TileShape tile_shape(std::int64_t head_dim) {
   }
 }
 
-// One kernel launch over B * H * ceil(Sq / kBlockM) blocks (one flat grid dimension, so it must
-// stay below 2^31). a.d must be one of kHeadDims and the tensors 16-byte aligned; throws
+// One kernel launch over B * H * ceil(Sq / kBlockM) work items (the grid where not persistent:
+// one flat dimension, so the count must stay below 2^31). a.d must be one of kHeadDims and the tensors 16-byte aligned; throws
 // fa::Error otherwise, when the build has no sm_90a code, or when the device cannot give the
 // tile its shared memory. Builds three TMA descriptors on the host per call (no device work, no
 // allocation, no synchronisation).
