@@ -468,24 +468,19 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
     for (int cb = 0; cb < C::kColBlocks; ++cb)
       tma_load_3d(sQ + cb * C::kQBlockBytes, &tmap_q, cb * kSwizzleCols, w.q0, w.head, full_q);
   };
-  auto load_k = [&](const WorkTile& w, int t, int r) {  // key tile t of w, ring tile r
+  // Key tile t of w into ring tile r: of K (tmap_k into sK, empty_k / full_k) or of V alike.
+  auto load_kv = [&](const CUtensorMap* map, std::uint32_t ring_base, auto empty, auto full, const WorkTile& w,
+                     int t, int r) {
     const int s = r % kStages;
-    mbarrier_wait(empty_k(s), ((r / kStages) & 1) ^ 1);  // protects sK[s]: ring tile r - kStages is done
-    mbarrier_arrive_expect_tx(full_k(s), C::kKVBytes);
+    mbarrier_wait(empty(s), ((r / kStages) & 1) ^ 1);  // protects stage s: ring tile r - kStages is done
+    mbarrier_arrive_expect_tx(full(s), C::kKVBytes);
 #pragma unroll
     for (int cb = 0; cb < C::kColBlocks; ++cb)
-      tma_load_3d(sK + s * C::kKVBytes + cb * C::kKVBlockBytes, &tmap_k, cb * kSwizzleCols, t * kBlockN, w.head,
-                  full_k(s));
+      tma_load_3d(ring_base + s * C::kKVBytes + cb * C::kKVBlockBytes, map, cb * kSwizzleCols, t * kBlockN, w.head,
+                  full(s));
   };
-  auto load_v = [&](const WorkTile& w, int t, int r) {
-    const int s = r % kStages;
-    mbarrier_wait(empty_v(s), ((r / kStages) & 1) ^ 1);  // protects sV[s]: ring tile r - kStages is done
-    mbarrier_arrive_expect_tx(full_v(s), C::kKVBytes);
-#pragma unroll
-    for (int cb = 0; cb < C::kColBlocks; ++cb)
-      tma_load_3d(sV + s * C::kKVBytes + cb * C::kKVBlockBytes, &tmap_v, cb * kSwizzleCols, t * kBlockN, w.head,
-                  full_v(s));
-  };
+  auto load_k = [&](const WorkTile& w, int t, int r) { load_kv(&tmap_k, sK, empty_k, full_k, w, t, r); };
+  auto load_v = [&](const WorkTile& w, int t, int r) { load_kv(&tmap_v, sV, empty_v, full_v, w, t, r); };
 
   // Warp roles. The warpgroup index is made warp-uniform explicitly (a shuffle from lane 0), so
   // the compiler keeps the role branches and the descriptors in uniform registers.
