@@ -10,8 +10,6 @@ Writes, per head dim and mask found in the data:
   <tag>_memory_d<D>[_causal].png   extra device memory (workspace) against N (log-log)
 """
 import argparse
-import csv
-import re
 from collections import defaultdict
 
 import matplotlib
@@ -19,22 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-PROBLEM = re.compile(r"B(\d+) H(\d+) Sq(\d+) Sk(\d+) D(\d+) (\w+)( causal)?")
-
-
-def load(paths):
-    rows = []
-    for path in paths:
-        with open(path, newline="") as f:
-            for r in csv.DictReader(f):
-                m = PROBLEM.match(r["problem"])
-                if not m:
-                    continue
-                r["n"], r["d"], r["dtype"] = int(m.group(3)), int(m.group(5)), m.group(6)
-                r["causal"] = bool(m.group(7))
-                rows.append(r)
-    return rows
-
+from bench_csv import load  # noqa: E402
 
 def number(r, key):
     try:

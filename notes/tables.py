@@ -11,24 +11,17 @@ errors. Ratios are computed here from the CSVs; nothing is typed in by hand.
 """
 import csv
 import os
-import re
 import sys
 
-PROBLEM = re.compile(r"B(\d+) H(\d+) Sq(\d+) Sk(\d+) D(\d+) (\w+)( causal)?")
+import bench_csv
+
 ABLATIONS = ["06_no_pingpong", "06_no_overlap", "06_no_warp_specialization", "06_no_persistent"]
 
 
 def load(path, field="tflops"):
     """{(step, d, causal, n, dtype): value of `field`} of the rows that ran."""
-    out = {}
-    with open(path, newline="") as f:
-        for r in csv.DictReader(f):
-            m = PROBLEM.match(r["problem"])
-            if not m or not r.get(field):
-                continue
-            key = (r["step"], int(m.group(5)), bool(m.group(7)), int(m.group(3)), m.group(6))
-            out[key] = float(r[field])
-    return out
+    return {(r["step"], r["d"], r["causal"], r["n"], r["dtype"]): float(r[field])
+            for r in bench_csv.load([path]) if r.get(field)}
 
 
 def cell(x, digits):
