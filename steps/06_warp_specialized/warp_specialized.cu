@@ -28,12 +28,13 @@
 //     masked, O normalised once at the end and staged through shared memory for 16-byte stores,
 //     LSE out, heaviest query tiles first (one block per item; the persistent causal schedule
 //     pairs heavy with light ones instead). The query tiles are now cut from the end of the
-//     sequence, so that a ragged tile is the cheapest one under the causal mask.
+//     sequence, so that a ragged tile is the cheapest one under the causal mask, and, causal
+//     with one block per item, ordered heaviest first across a chunk of heads (work_tile).
 //
 // Thread-to-data mapping (a work item = one (batch, head) and kBlockM query rows):
-//   block          <- work items: item blockIdx.x (= head * num_m_blocks + query tile counted
-//                     from the end of the sequence, see work_tile), or, persistent, the items
-//                     of for_each_item.
+//   block          <- work items: item blockIdx.x (a head and a query tile counted from the end
+//                     of the sequence, see work_tile), or, persistent, the items of
+//                     for_each_item.
 //   warpgroup 0    <- the producer: thread 0 issues every TMA load (per item Q once, then K and
 //                     V tile by tile into the ring); threads 1..127 exit at once.
 //   warpgroup 1+c  <- consumer c (c < kBlockM / 64): query rows [64 c, 64 c + 64) of the tile against
@@ -127,6 +128,8 @@ struct Params {
   int num_slots;     // what the blocks walk (for_each_item): num_items, or causal and persistent
                      // ceil(num_items / 2) pairs
   float scale_log2;  // softmax scale * log2(e): exp(scale * s) = exp2(scale_log2 * s)
+  int heads_per_chunk;  // causal, one block per item: heads whose query tiles are interleaved
+                        // (work_tile); divides B * H
 };
 
 // Per head dim and variant: everything the kernel derives from the tile sizes in the header.
@@ -375,16 +378,28 @@ struct WorkTile {
                    // row (hence to all of its rows): no mask
 };
 
-// Work item `item` = head * num_m_blocks + k, heads outer. Unlike step 05, the query tiles are
-// cut from the end of the sequence: tile k holds rows [Sq - kBlockM (k + 1), Sq - kBlockM k), so
-// k = 0 is the last rows (causal: the most keys) and the items of a head come heaviest first;
-// the ragged tile, when kBlockM does not divide Sq (192-row tiles at D = 64), is the first, and
-// causal it is the one that visits the fewest key tiles, so its missing rows waste least.
-template <int kBlockM, int kBlockN, bool kCausal>
+// Work item `item` -> (head, query tile k). Unlike step 05, the query tiles are cut from the end
+// of the sequence: tile k holds rows [Sq - kBlockM (k + 1), Sq - kBlockM k), so k = 0 is the last
+// rows (causal: the most keys); the ragged tile, when kBlockM does not divide Sq (192-row tiles
+// at D = 64), is the first rows, and causal it is the one that visits the fewest key tiles, so
+// its missing rows waste least. Items are numbered head-major, item = head * num_m_blocks + k,
+// except where the hardware schedules causal items (one block each): there the heads are taken
+// in chunks of heads_per_chunk, and inside a chunk the items go tile k = 0 of every head, then
+// k = 1, ...: heaviest first across the chunk (longest processing time first), so that the blocks
+// the hardware starts last are the shortest and fill the end of the grid. The chunk is as many
+// heads as have their K and V in half of L2, so the items running at one time find K and V there.
+template <int kBlockM, int kBlockN, bool kCausal, bool kPersistent>
 __device__ __forceinline__ WorkTile work_tile(const Params& p, int item) {
   WorkTile w;
-  w.head = item / p.num_m_blocks;
-  w.q0 = p.sq - (item % p.num_m_blocks + 1) * kBlockM;
+  if constexpr (kCausal && !kPersistent) {
+    const int chunk_items = p.heads_per_chunk * p.num_m_blocks;
+    const int chunk = item / chunk_items, in_chunk = item % chunk_items;
+    w.head = chunk * p.heads_per_chunk + in_chunk % p.heads_per_chunk;
+    w.q0 = p.sq - (in_chunk / p.heads_per_chunk + 1) * kBlockM;
+  } else {
+    w.head = item / p.num_m_blocks;
+    w.q0 = p.sq - (item % p.num_m_blocks + 1) * kBlockM;
+  }
   // Keys the tile sees: [0, kv_end). Bottom-right causal: row i sees keys j <= i + Sk - Sq.
   const int kv_end = kCausal ? max(0, min(p.sk, (w.q0 + kBlockM - p.sq) + p.sk)) : p.sk;
   w.n_tiles = (kv_end + kBlockN - 1) / kBlockN;
@@ -494,7 +509,7 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
         tma_prefetch_map(&tmap_v);
         int ring = 0, q_round = 0;
         for_each_item<kPersistent, kPairs>(p, [&](int item) {
-          const WorkTile w = work_tile<kBlockM, kBlockN, kCausal>(p, item);
+          const WorkTile w = work_tile<kBlockM, kBlockN, kCausal, kPersistent>(p, item);
           if (w.n_tiles == 0) return;  // nothing to load: the consumers only write O = 0
           load_q(w, q_round++);
           for (int t = 0; t < w.n_tiles; ++t) {  // K before V: S = Q K^T needs K first
@@ -653,7 +668,7 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
 
   // Each work item: Q, then the key tiles, then the epilogue.
   for_each_item<kPersistent, kPairs>(p, [&](int item) {
-    w = work_tile<kBlockM, kBlockN, kCausal>(p, item);
+    w = work_tile<kBlockM, kBlockN, kCausal, kPersistent>(p, item);
     const int lane_row0 = w.q0 + lane_tile_row;  // this lane's first query row
 #pragma unroll
     for (int i = 0; i < C::kAccO; ++i) rO[i] = 0.f;
@@ -812,15 +827,28 @@ PFN_cuTensorMapEncodeTiled_v12000 encode_tiled() {
   return fn;
 }
 
-// SMs of the current device, asked once (the runner uses one device).
-int multiprocessor_count() {
-  static const int count = [] {
-    int device = 0, n = 0;
+// An attribute of the current device, asked once per attribute (the runner uses one device).
+template <cudaDeviceAttr kAttr>
+int device_attribute() {
+  static const int value = [] {
+    int device = 0, v = 0;
     FA_CUDA_CHECK(cudaGetDevice(&device));
-    FA_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device));
-    return n;
+    FA_CUDA_CHECK(cudaDeviceGetAttribute(&v, kAttr, device));
+    return v;
   }();
-  return count;
+  return value;
+}
+int multiprocessor_count() { return device_attribute<cudaDevAttrMultiProcessorCount>(); }
+
+// work_tile's chunk of heads (causal, one block per item): the most heads whose K and V (Sk x D
+// x 2 bytes each) fit in half of L2, rounded down to a divisor of B * H so that every chunk is
+// whole; 1 where work_tile does not use it.
+std::int64_t heads_per_chunk(const AttnArgs& a, std::int64_t bh, bool persistent) {
+  if (!a.causal || persistent) return 1;
+  const std::int64_t kv_bytes = 2 * a.sk * a.d * kElemBytes;
+  std::int64_t n = std::clamp<std::int64_t>(device_attribute<cudaDevAttrL2CacheSize>() / 2 / kv_bytes, 1, bh);
+  while (bh % n != 0) --n;
+  return n;
 }
 
 // A 3-D map over a (B * H, S, D) tensor, innermost first: (D, S, B * H). Its box is (64, rows,
@@ -874,7 +902,8 @@ void launch(const AttnArgs& a, cudaStream_t stream) {
   const CUtensorMap tmap_q = make_map<T>(a.q, bh, a.sq, kHeadDim, C::kBlockM);
   const CUtensorMap tmap_k = make_map<T>(a.k, bh, a.sk, kHeadDim, C::kBlockN);
   const CUtensorMap tmap_v = make_map<T>(a.v, bh, a.sk, kHeadDim, C::kBlockN);
-  const Params p{a.o, a.lse, int(a.sq), int(a.sk), int(num_m_blocks), int(items), int(slots), a.scale * kLog2e};
+  const Params p{a.o,       a.lse,        int(a.sq),  int(a.sk), int(num_m_blocks), int(items), int(slots),
+                 a.scale * kLog2e, int(heads_per_chunk(a, bh, kPersistent))};
   kernel<<<unsigned(blocks), C::kThreads, C::kSmemBytes, stream>>>(tmap_q, tmap_k, tmap_v, p);
   FA_CHECK_LAUNCH();
 }
