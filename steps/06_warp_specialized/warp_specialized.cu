@@ -409,12 +409,12 @@ __device__ __forceinline__ WorkTile work_tile(const Params& p, int item) {
 }
 
 // The tile scheduler. Without persistence the grid has one block per work item (the hardware
-// hands each free SM the next block). Persistent: one block per SM, each walking slots
-// blockIdx.x, + gridDim.x, ... for the whole kernel, so that the next tile's loads overlap this
+// hands each free SM the next block). Persistent: one block per SM, each taking one slot per
+// round of gridDim.x slots for the whole kernel, so that the next tile's loads overlap this
 // tile's epilogue and no block is launched or set up twice on an SM. A slot is one work item;
 // causal, a slot is the pair (slot, num_items - 1 - slot): query tile k of a head visits about
 // (num_m_blocks - k) x kBlockM / kBlockN key tiles and its mirror, tile num_m_blocks - 1 - k of
-// another head, about (k + 1) x kBlockM / kBlockN, so every pair costs the same and a static
+// another head, about (k + 1) x kBlockM / kBlockN, so pairs cost about the same and a static
 // round robin stays balanced.
 template <bool kPersistent, bool kPairs, class F>
 __device__ __forceinline__ void for_each_item(const Params& p, F&& body) {
@@ -423,7 +423,11 @@ __device__ __forceinline__ void for_each_item(const Params& p, F&& body) {
   } else {
     constexpr int kPerSlot = kPairs ? 2 : 1;
     for (int j = 0;; ++j) {  // one call site for the body: it is inlined once
-      const int slot = int(blockIdx.x) + (j / kPerSlot) * int(gridDim.x);
+      // Round r = j / kPerSlot hands slots [r G, r G + G) to the G blocks, rotated by r: with
+      // 132 SMs and 11 query tiles per head (D = 64, N = 2048), an unrotated block would get
+      // the same tile k, hence the same kind of pair, in every round.
+      const int round = j / kPerSlot;
+      const int slot = round * int(gridDim.x) + (int(blockIdx.x) + round) % int(gridDim.x);
       if (slot >= p.num_slots) return;
       const int item = j % kPerSlot == 0 ? slot : p.num_items - 1 - slot;
       if (j % kPerSlot == 1 && item == slot) continue;  // an odd count: the middle slot is one item
@@ -914,8 +918,10 @@ void launch_causal(const AttnArgs& a, cudaStream_t stream) {
   // block per item where they are long, and always in the no_persistent ablation.
   const std::int64_t key_tiles = (a.sk + Tiles<kHeadDim>::kBlockN - 1) / Tiles<kHeadDim>::kBlockN;
   const std::int64_t mean_key_tiles = a.causal ? (key_tiles + 1) / 2 : key_tiles;  // per item
+  const int max_key_tiles =
+      a.causal ? Tiles<kHeadDim>::kPersistentMaxKeyTilesCausal : Tiles<kHeadDim>::kPersistentMaxKeyTiles;
   if constexpr (kVariant != Variant::no_persistent)
-    if (mean_key_tiles <= Tiles<kHeadDim>::kPersistentMaxKeyTiles)
+    if (mean_key_tiles <= max_key_tiles)
       return a.causal ? launch<T, kHeadDim, true, kVariant, true>(a, stream)
                       : launch<T, kHeadDim, false, kVariant, true>(a, stream);
   a.causal ? launch<T, kHeadDim, true, kVariant, false>(a, stream) : launch<T, kHeadDim, false, kVariant, false>(a, stream);

@@ -36,17 +36,22 @@ enum class Variant {
 //          (notes/worklog.md): persistence hides each item's prologue and epilogue, which pays
 //          for short items; for long ones the hardware's dynamic block assignment and a kernel
 //          without the item loop (fewer live registers) win.
+// kPersistentMaxKeyTilesCausal  the same for causal items (Sk / kBlockN / 2 on average), whose
+//          one-block-per-item kernel starts the heaviest items first (work_tile) and so wins
+//          earlier: at D = 128 from 32 key tiles (N = 8192) on.
 // Shared memory per block: 1 KiB alignment slack + (2 kBlockM + 2 kStages kBlockN) x kHeadDim x
 // 2 bytes (sQ, sO, the K/V ring) + the mbarriers.
 template <int kHeadDim>
 struct Tiles;
 template <>
 struct Tiles<64> {  // 177 KiB
-  static constexpr int kBlockM = 192, kBlockN = 128, kStages = 4, kPersistentMaxKeyTiles = 16;
+  static constexpr int kBlockM = 192, kBlockN = 128, kStages = 4;
+  static constexpr int kPersistentMaxKeyTiles = 16, kPersistentMaxKeyTilesCausal = 16;
 };
 template <>
 struct Tiles<128> {  // 193 KiB
-  static constexpr int kBlockM = 128, kBlockN = 128, kStages = 2, kPersistentMaxKeyTiles = 32;
+  static constexpr int kBlockM = 128, kBlockN = 128, kStages = 2;
+  static constexpr int kPersistentMaxKeyTiles = 32, kPersistentMaxKeyTilesCausal = 16;
 };
 
 // The head dims the kernel is instantiated for (and the step claims).
