@@ -27,9 +27,10 @@
 //     -inf guards), causal tiles above the diagonal skipped and only tiles crossing it or Sk
 //     masked, O normalised once at the end and staged through shared memory for 16-byte stores,
 //     LSE out, heaviest query tiles first (one block per item; the persistent causal schedule
-//     pairs heavy with light ones instead). The query tiles are now cut from the end of the
-//     sequence, so that a ragged tile is the cheapest one under the causal mask, and, causal
-//     with one block per item, ordered heaviest first across a chunk of heads (work_tile).
+//     pairs heavy with light ones instead).
+//   - New in the order of the work: the query tiles are cut from the end of the sequence, so
+//     that a ragged tile is the cheapest one under the causal mask, and causal items that run
+//     one block each go heaviest first across a chunk of heads, not head by head (work_tile).
 //
 // Thread-to-data mapping (a work item = one (batch, head) and kBlockM query rows):
 //   block          <- work items: item blockIdx.x (a head and a query tile counted from the end
@@ -386,8 +387,10 @@ struct WorkTile {
 // except where the hardware schedules causal items (one block each): there the heads are taken
 // in chunks of heads_per_chunk, and inside a chunk the items go tile k = 0 of every head, then
 // k = 1, ...: heaviest first across the chunk (longest processing time first), so that the blocks
-// the hardware starts last are the shortest and fill the end of the grid. The chunk is as many
-// heads as have their K and V in half of L2, so the items running at one time find K and V there.
+// the hardware starts last (it starts them in about index order: observed, not documented) are
+// the shortest and fill the end of the grid. The chunk is the most heads whose K and V fit in
+// half of L2, rounded down to a divisor of B * H (heads_per_chunk, on the host), so the items
+// running at one time find K and V there.
 template <int kBlockM, int kBlockN, bool kCausal, bool kPersistent>
 __device__ __forceinline__ WorkTile work_tile(const Params& p, int item) {
   WorkTile w;
@@ -423,9 +426,10 @@ __device__ __forceinline__ void for_each_item(const Params& p, F&& body) {
   } else {
     constexpr int kPerSlot = kPairs ? 2 : 1;
     for (int j = 0;; ++j) {  // one call site for the body: it is inlined once
-      // Round r = j / kPerSlot hands slots [r G, r G + G) to the G blocks, rotated by r: with
-      // 132 SMs and 11 query tiles per head (D = 64, N = 2048), an unrotated block would get
-      // the same tile k, hence the same kind of pair, in every round.
+      // Round r = j / kPerSlot hands slots [r G, r G + G) to the G blocks, rotated by r. Pair
+      // costs differ by about a key tile (tile counts round up: 17 or 18 at D = 64, N = 2048),
+      // and with 132 SMs and 11 query tiles per head an unrotated block would get the same
+      // tile k, hence the same kind of pair, in every round.
       const int round = j / kPerSlot;
       const int slot = round * int(gridDim.x) + (int(blockIdx.x) + round) % int(gridDim.x);
       if (slot >= p.num_slots) return;
@@ -906,8 +910,8 @@ void launch(const AttnArgs& a, cudaStream_t stream) {
   const CUtensorMap tmap_q = make_map<T>(a.q, bh, a.sq, kHeadDim, C::kBlockM);
   const CUtensorMap tmap_k = make_map<T>(a.k, bh, a.sk, kHeadDim, C::kBlockN);
   const CUtensorMap tmap_v = make_map<T>(a.v, bh, a.sk, kHeadDim, C::kBlockN);
-  const Params p{a.o,       a.lse,        int(a.sq),  int(a.sk), int(num_m_blocks), int(items), int(slots),
-                 a.scale * kLog2e, int(heads_per_chunk(a, bh, kPersistent))};
+  const Params p{a.o,        a.lse,           int(a.sq), int(a.sk), int(num_m_blocks), int(items),
+                 int(slots), a.scale * kLog2e, int(heads_per_chunk(a, bh, kPersistent))};
   kernel<<<unsigned(blocks), C::kThreads, C::kSmemBytes, stream>>>(tmap_q, tmap_k, tmap_v, p);
   FA_CHECK_LAUNCH();
 }

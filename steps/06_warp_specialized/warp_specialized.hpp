@@ -24,6 +24,7 @@ enum class Variant {
   no_overlap,              // per tile strictly S = Q K^T, then softmax, then O += P V
   no_warp_specialization,  // no producer: a consumer thread issues the loads between its own GEMMs
   no_persistent,           // one block per query tile instead of one block per SM for the kernel
+                           // (causal: in the heaviest-first order of work_tile)
 };
 
 // kBlockM  query rows per thread block: kBlockM / 64 consumer warpgroups (2 or 3) of 64 rows
@@ -31,14 +32,16 @@ enum class Variant {
 // kBlockN  keys per K/V tile (the N of S = Q K^T, the K of O += P V)
 // kStages  K tiles (and V tiles) in the TMA ring
 // kPersistentMaxKeyTiles  the persistent scheduler (one block per SM walking the work items)
-//          runs when an item visits at most this many key tiles on average (Sk / kBlockN, half
-//          that causal); longer items run one block each. The measured crossover on the H200
+//          runs, non-causal, when an item visits at most this many key tiles (Sk / kBlockN);
+//          longer items run one block each. The measured crossover on the H200
 //          (notes/worklog.md): persistence hides each item's prologue and epilogue, which pays
 //          for short items; for long ones the hardware's dynamic block assignment and a kernel
 //          without the item loop (fewer live registers) win.
-// kPersistentMaxKeyTilesCausal  the same for causal items (Sk / kBlockN / 2 on average), whose
-//          one-block-per-item kernel starts the heaviest items first (work_tile) and so wins
-//          earlier: at D = 128 from 32 key tiles (N = 8192) on.
+// kPersistentMaxKeyTilesCausal  the same for causal items (about Sk / kBlockN / 2 on average),
+//          whose one-block-per-item kernel starts the heaviest items first (work_tile) and so
+//          wins earlier. Measured at D = 128: the persistent kernel still wins at 16 key tiles
+//          (N = 4096), one block per item at 32 (N = 8192); at D = 64 the crossover is 16 as
+//          for non-causal items.
 // Shared memory per block: 1 KiB alignment slack + (2 kBlockM + 2 kStages kBlockN) x kHeadDim x
 // 2 bytes (sQ, sO, the K/V ring) + the mbarriers.
 template <int kHeadDim>
