@@ -48,16 +48,22 @@ struct CommonOptions {
   }
 };
 
-void add_common(CLI::App* app, CommonOptions& c) {
+// The inputs (--dtype, --dist) and the output format (--csv, --json): every subcommand that runs a step.
+void add_inputs_and_format(CLI::App* app, CommonOptions& c) {
   app->add_option("--dtype", c.dtype, "fp32, fp16 or bf16 (default: each step's native dtype)");
   app->add_option("--dist", c.dist, "input distribution: normal, uniform, large, constant");
+  auto* csv = app->add_flag("--csv", c.csv, "print CSV");
+  app->add_flag("--json", c.json, "print JSON")->excludes(csv);
+}
+
+// Those, and checking and timing (run, bench).
+void add_common(CLI::App* app, CommonOptions& c) {
+  add_inputs_and_format(app, c);
   app->add_flag("--check,!--no-check", c.check, "compare with the float64 reference (default on)");
   app->add_option("--check-rows", c.check_rows, "rows to compare (default: all while cheap, else a sample)");
   app->add_option("--warmup", c.warmup, "untimed launches before timing");
   app->add_option("--repeat", c.repeat, "timed launches (0: no timing)");
   app->add_flag("--warm", c.warm, "do not flush L2 between timed launches");
-  auto* csv = app->add_flag("--csv", c.csv, "print CSV");
-  app->add_flag("--json", c.json, "print JSON")->excludes(csv);
 }
 
 void add_problem(CLI::App* app, Problem& p, std::int64_t& seq) {
@@ -211,12 +217,9 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
   TrafficOptions topt;
   traffic->add_option("steps", traffic_steps, "step numbers or names, or 'all'")->required();
   add_problem(traffic, problem, seq);
-  traffic->add_option("--dtype", common.dtype, "fp32, fp16 or bf16 (default: each step's native dtype)");
-  traffic->add_option("--dist", common.dist, "input distribution: normal, uniform, large, constant");
+  add_inputs_and_format(traffic, common);
   traffic->add_option("--export", topt.export_dir, "keep the .ncu-rep reports in this directory");
   traffic->add_option("--ncu", topt.ncu, "path to ncu (default: PATH, then the CUDA toolkit)");
-  auto* tcsv = traffic->add_flag("--csv", common.csv, "print CSV");
-  traffic->add_flag("--json", common.json, "print JSON")->excludes(tcsv);
 
   try {
     app.parse(argc, argv);

@@ -1,4 +1,6 @@
 // Step 02 as the driver sees it: dtypes, head dims, io model, workspace, launch.
+#include <iterator>
+
 #include "steps/02_tiled/tiled.hpp"
 #include "steps/steps.hpp"
 
@@ -10,7 +12,7 @@ Step tiled_step() {
   s.title = "standard attention, tiled matmuls";
   s.idea = "the same three kernels, Q K^T and P V tiled through shared memory; S and P still written to HBM";
   s.dtypes = {DType::f32};
-  s.head_dims = {32, 64, 96, 128};  // register tiles are sized by D at compile time
+  s.head_dims = {std::begin(tiled::HeadDims::values), std::end(tiled::HeadDims::values)};
   s.workspace_bytes = [](const Problem& p) { return std::size_t(p.bh() * p.sq * p.sk) * sizeof(float); };
   s.io = [](const Problem& p) {
     IoModel m = compulsory_io(p);

@@ -1,4 +1,6 @@
 // Step 03 as the driver sees it: dtypes, head dims, io model, launch (no workspace).
+#include <iterator>
+
 #include "steps/03_online_softmax/online_softmax.hpp"
 #include "steps/steps.hpp"
 
@@ -10,7 +12,7 @@ Step online_softmax_step() {
   s.title = "online softmax, one kernel, a warp per query row";
   s.idea = "a running max m_i and sum l_i per row: S is never stored, but every row reads all of K and V itself";
   s.dtypes = {DType::f32};
-  s.head_dims = {32, 64, 96, 128};  // a lane owns D / 32 elements of q and o
+  s.head_dims = {std::begin(online_softmax::HeadDims::values), std::end(online_softmax::HeadDims::values)};
   s.io = [](const Problem& p) {
     IoModel m = compulsory_io(p);
     const double f = sizeof(float), d = double(p.d);

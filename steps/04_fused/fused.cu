@@ -449,13 +449,8 @@ void launch(const AttnArgs& a, cudaStream_t stream) {
 void forward(const AttnArgs& a, cudaStream_t stream) {
   if (!aligned16(a.q) || !aligned16(a.k) || !aligned16(a.v) || !aligned16(a.o))
     throw unsupported("04_fused: Q, K, V and O must be 16-byte aligned (float4 and cp.async)");
-  switch (a.d) {
-    case 32: return launch<32>(a, stream);
-    case 64: return launch<64>(a, stream);
-    case 96: return launch<96>(a, stream);
-    case 128: return launch<128>(a, stream);
-    default: throw unsupported("04_fused: head dim " + std::to_string(a.d) + " is not compiled (32, 64, 96, 128)");
-  }
+  if (!HeadDims::dispatch(a.d, [&](auto d) { launch<decltype(d)::value>(a, stream); }))
+    throw unsupported("04_fused: head dim " + std::to_string(a.d) + " is not compiled (32, 64, 96, 128)");
 }
 
 }  // namespace fa::fused

@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "common/attention_args.hpp"
+#include "common/head_dims.hpp"
 
 namespace fa::fused {
 
@@ -27,15 +28,12 @@ namespace fa::fused {
 template <int kHeadDim>
 struct Tile;
 template <>
-struct Tile<32> {
-  static constexpr int kBlockM = 128, kBlockN = 64, kWarps = 4, kLaneRows = 4, kMinBlocksPerSm = 2;
-  static constexpr int kUnrollQK = 4, kUnrollPV = 2;
-};
-template <>
 struct Tile<64> {
   static constexpr int kBlockM = 128, kBlockN = 64, kWarps = 4, kLaneRows = 4, kMinBlocksPerSm = 2;
   static constexpr int kUnrollQK = 4, kUnrollPV = 2;
 };
+template <>
+struct Tile<32> : Tile<64> {};  // the same tiles as D = 64
 template <>
 struct Tile<96> {
   static constexpr int kBlockM = 128, kBlockN = 64, kWarps = 8, kLaneRows = 4, kMinBlocksPerSm = 1;
@@ -48,24 +46,12 @@ struct Tile<128> {
 };
 
 // The head dims the kernel is instantiated for (and the step claims).
-inline constexpr std::int64_t kHeadDims[] = {32, 64, 96, 128};
-
-struct TileShape {
-  std::int64_t block_m = 0, block_n = 0;  // both 0 for a head dim the step does not support
-};
+using HeadDims = HeadDimSet<32, 64, 96, 128>;
 
 // Host view of Tile<D> for a run-time head dim (the io model needs it).
-constexpr TileShape tile_shape(std::int64_t head_dim) {
-  switch (head_dim) {
-    case 32: return {Tile<32>::kBlockM, Tile<32>::kBlockN};
-    case 64: return {Tile<64>::kBlockM, Tile<64>::kBlockN};
-    case 96: return {Tile<96>::kBlockM, Tile<96>::kBlockN};
-    case 128: return {Tile<128>::kBlockM, Tile<128>::kBlockN};
-    default: return {};
-  }
-}
+constexpr TileShape tile_shape(std::int64_t head_dim) { return fa::tile_shape<Tile>(HeadDims{}, head_dim); }
 
-// One kernel launch; a.d must be one of kHeadDims and the tensors 16-byte aligned (throws
+// One kernel launch; a.d must be one of HeadDims and the tensors 16-byte aligned (throws
 // fa::Error otherwise). No workspace, nothing allocated.
 void forward(const AttnArgs& a, cudaStream_t stream);
 

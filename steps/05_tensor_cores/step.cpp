@@ -15,7 +15,7 @@ Step tensor_cores_step() {
   s.title = "FlashAttention-2 on tensor cores";
   s.idea = "mma.sync bf16/fp16 with ldmatrix from swizzled smem, cp.async K/V pipeline, P kept in registers";
   s.dtypes = {DType::bf16, DType::f16};
-  s.head_dims = {std::begin(tensor_cores::kHeadDims), std::end(tensor_cores::kHeadDims)};
+  s.head_dims = {std::begin(tensor_cores::HeadDims::values), std::end(tensor_cores::HeadDims::values)};
   s.min_sm = 80;  // mma.sync m16n8k16 bf16, cp.async, ldmatrix
   s.why_unsupported = [](const Problem& p) {
     // The grid is one flat dimension of B * H * ceil(Sq / kBlockM) blocks.
@@ -26,7 +26,7 @@ Step tensor_cores_step() {
   s.io = [](const Problem& p) {
     // As step 04 (common/io_model.hpp), with this step's tiles; K and V rows past Sk are
     // zero-filled by cp.async, not read.
-    const tensor_cores::TileShape t = tensor_cores::tile_shape(p.d);
+    const TileShape t = tensor_cores::tile_shape(p.d);
     if (t.block_m == 0) return compulsory_io(p);
     return flash_io(p, t.block_m, t.block_n, "flash2_mma_kernel");
   };

@@ -503,12 +503,8 @@ void launch_for(const AttnArgs& a, Element element, cudaStream_t stream) {
 }  // namespace
 
 void forward(const AttnArgs& a, Element element, cudaStream_t stream) {
-  switch (a.d) {  // kHeadDims in tensor_cores.hpp
-    case 64: return launch_for<64>(a, element, stream);
-    case 128: return launch_for<128>(a, element, stream);
-    case 256: return launch_for<256>(a, element, stream);
-    default: throw unsupported("05_tensor_cores: head dim " + std::to_string(a.d) + " is not 64, 128 or 256");
-  }
+  if (!HeadDims::dispatch(a.d, [&](auto d) { launch_for<decltype(d)::value>(a, element, stream); }))
+    throw unsupported("05_tensor_cores: head dim " + std::to_string(a.d) + " is not 64, 128 or 256");
 }
 
 }  // namespace fa::tensor_cores

@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "common/attention_args.hpp"
+#include "common/head_dims.hpp"
 
 namespace fa::tensor_cores {
 
@@ -41,24 +42,13 @@ struct Tiles<256> {  // 128 KiB, 1 block per SM, 16 rows per warp
 };
 
 // The head dims the kernel is instantiated for (and the step claims).
-inline constexpr std::int64_t kHeadDims[] = {64, 128, 256};
-
-struct TileShape {
-  std::int64_t block_m = 0, block_n = 0;  // both 0 for a head dim the step does not support
-};
+using HeadDims = HeadDimSet<64, 128, 256>;
 
 // Host view of Tiles<D> for a run-time head dim (the io model and the grid check need it).
-constexpr TileShape tile_shape(std::int64_t head_dim) {
-  switch (head_dim) {
-    case 64: return {Tiles<64>::kBlockM, Tiles<64>::kBlockN};
-    case 128: return {Tiles<128>::kBlockM, Tiles<128>::kBlockN};
-    case 256: return {Tiles<256>::kBlockM, Tiles<256>::kBlockN};
-    default: return {};
-  }
-}
+constexpr TileShape tile_shape(std::int64_t head_dim) { return fa::tile_shape<Tiles>(HeadDims{}, head_dim); }
 
 // One kernel launch over B * H * ceil(Sq / kBlockM) blocks (one flat grid dimension, so it must
-// stay below 2^31). a.d must be one of kHeadDims and the tensors 16-byte aligned; throws
+// stay below 2^31). a.d must be one of HeadDims and the tensors 16-byte aligned; throws
 // fa::Error otherwise, or when the device cannot give the tile its shared memory. No workspace,
 // nothing allocated.
 void forward(const AttnArgs& a, Element element, cudaStream_t stream);

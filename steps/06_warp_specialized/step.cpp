@@ -18,7 +18,7 @@ Step variant_step(warp_specialized::Variant variant, std::string id, std::string
   s.title = std::move(title);
   s.idea = std::move(idea);
   s.dtypes = {DType::bf16, DType::f16};
-  s.head_dims = {std::begin(warp_specialized::kHeadDims), std::end(warp_specialized::kHeadDims)};
+  s.head_dims = {std::begin(warp_specialized::HeadDims::values), std::end(warp_specialized::HeadDims::values)};
   s.min_sm = 90;  // TMA, mbarrier transaction counts, wgmma, setmaxnreg (built for sm_90a)
   s.why_unsupported = [id = s.id](const Problem& p) {
     // B * H * ceil(Sq / kBlockM) work items: the flat grid where not persistent.
@@ -29,7 +29,7 @@ Step variant_step(warp_specialized::Variant variant, std::string id, std::string
   s.io = [](const Problem& p) {
     // As steps 04 and 05 (common/io_model.hpp), with this step's tiles, cut from the end of the
     // sequence; K and V rows past Sk are zero-filled by the TMA, not read.
-    const warp_specialized::TileShape t = warp_specialized::tile_shape(p.d);
+    const TileShape t = warp_specialized::tile_shape(p.d);
     if (t.block_m == 0) return compulsory_io(p);
     return flash_io(p, t.block_m, t.block_n, "flash3_kernel", QueryTiles::from_end);
   };

@@ -954,11 +954,8 @@ void launch_for(const AttnArgs& a, Element element, Variant variant, cudaStream_
 }  // namespace
 
 void forward(const AttnArgs& a, Element element, Variant variant, cudaStream_t stream) {
-  switch (a.d) {  // kHeadDims in warp_specialized.hpp
-    case 64: return launch_for<64>(a, element, variant, stream);
-    case 128: return launch_for<128>(a, element, variant, stream);
-    default: throw unsupported("06_warp_specialized: head dim " + std::to_string(a.d) + " is not 64 or 128");
-  }
+  if (!HeadDims::dispatch(a.d, [&](auto d) { launch_for<decltype(d)::value>(a, element, variant, stream); }))
+    throw unsupported("06_warp_specialized: head dim " + std::to_string(a.d) + " is not 64 or 128");
 }
 
 }  // namespace fa::warp_specialized

@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "common/attention_args.hpp"
+#include "common/head_dims.hpp"
 
 namespace fa::warp_specialized {
 
@@ -58,24 +59,14 @@ struct Tiles<128> {  // 193 KiB
 };
 
 // The head dims the kernel is instantiated for (and the step claims).
-inline constexpr std::int64_t kHeadDims[] = {64, 128};
-
-struct TileShape {
-  std::int64_t block_m = 0, block_n = 0;  // both 0 for a head dim the step does not support
-};
+using HeadDims = HeadDimSet<64, 128>;
 
 // Host view of Tiles<D> for a run-time head dim (the io model and the grid check need it).
-constexpr TileShape tile_shape(std::int64_t head_dim) {
-  switch (head_dim) {
-    case 64: return {Tiles<64>::kBlockM, Tiles<64>::kBlockN};
-    case 128: return {Tiles<128>::kBlockM, Tiles<128>::kBlockN};
-    default: return {};
-  }
-}
+constexpr TileShape tile_shape(std::int64_t head_dim) { return fa::tile_shape<Tiles>(HeadDims{}, head_dim); }
 
 // One kernel launch over B * H * ceil(Sq / kBlockM) work items (the grid where not persistent:
-// one flat dimension, so the count must stay below 2^31). a.d must be one of kHeadDims and the tensors 16-byte aligned; throws
-// fa::Error otherwise, when the build has no sm_90a code, or when the device cannot give the
+// one flat dimension, so the count must stay below 2^31). a.d must be one of HeadDims and the
+// tensors 16-byte aligned; throws fa::Error otherwise, when the build has no sm_90a code, or when the device cannot give the
 // tile its shared memory. Builds three TMA descriptors on the host per call (no device work, no
 // allocation, no synchronisation).
 void forward(const AttnArgs& a, Element element, Variant variant, cudaStream_t stream);
