@@ -697,7 +697,29 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
         if (t == w.n_tiles - 1) release(empty_q);
       };
 
-      if constexpr (C::kOverlap) {
+      if (!kCausal && w.q0 + wg_row0 + C::kRowsPerConsumer <= 0) {
+        // None of this warpgroup's 64 rows exists (the ragged first tile: at D = 64 when 192
+        // does not divide Sq): no GEMM, no softmax, so the other warpgroups find the tensor
+        // cores free. It still waits on and releases every stage and takes its turns (one per
+        // tile with the overlap, two without), so the barriers complete as they do below; its
+        // rows are never stored. A separate loop, not a branch around each wgmma: ptxas
+        // serializes wgmma whose accumulators it cannot follow through such branches. Not
+        // causal: there the ragged tile visits the fewest key tiles, and the extra loop cost
+        // the causal persistent kernels 1-7% (measured, notes/worklog.md).
+        for (int t = 0; t < w.n_tiles; ++t) {
+          issue_ahead(t);
+          mbarrier_wait(full_k(stage(t)), phase(t));
+          turn_begin();
+          turn_end();
+          release_k(t);
+          mbarrier_wait(full_v(stage(t)), phase(t));
+          if constexpr (!C::kOverlap) {
+            turn_begin();
+            turn_end();
+          }
+          release(empty_v(stage(t)));
+        }
+      } else if constexpr (C::kOverlap) {
         // Tile 0: S alone.
         issue_ahead(0);
         mbarrier_wait(full_k(stage(0)), phase(0));  // protects sK: K tile 0 has landed
@@ -924,6 +946,10 @@ void launch_causal(const AttnArgs& a, cudaStream_t stream) {
   const std::int64_t mean_key_tiles = a.causal ? (key_tiles + 1) / 2 : key_tiles;  // per item
   const int max_key_tiles =
       a.causal ? Tiles<kHeadDim>::kPersistentMaxKeyTilesCausal : Tiles<kHeadDim>::kPersistentMaxKeyTiles;
+  // The full kernel leaves the softmax/GEMM overlap out where the keys are a few tiles
+  // (measured: Tiles<D>::kOverlapMinKeyTiles); the ablations keep their one kernel everywhere.
+  if constexpr (kVariant == Variant::full)
+    if (key_tiles < Tiles<kHeadDim>::kOverlapMinKeyTiles) return launch_causal<T, kHeadDim, Variant::no_overlap>(a, stream);
   if constexpr (kVariant != Variant::no_persistent)
     if (mean_key_tiles <= max_key_tiles)
       return a.causal ? launch<T, kHeadDim, true, kVariant, true>(a, stream)
