@@ -698,14 +698,14 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
       };
 
       if (!kCausal && w.q0 + wg_row0 + C::kRowsPerConsumer <= 0) {
-        // None of this warpgroup's 64 rows exists (the ragged first tile: at D = 64 when 192
-        // does not divide Sq): no GEMM, no softmax, so the other warpgroups find the tensor
+        // None of this warpgroup's 64 rows exists (the ragged first tile, when 64 or more of its
+        // rows lie before row 0): no GEMM, no softmax, so the other warpgroups find the tensor
         // cores free. It still waits on and releases every stage and takes its turns (one per
         // tile with the overlap, two without), so the barriers complete as they do below; its
         // rows are never stored. A separate loop, not a branch around each wgmma: ptxas
         // serializes wgmma whose accumulators it cannot follow through such branches. Not
         // causal: there the ragged tile visits the fewest key tiles, and the extra loop cost
-        // the causal persistent kernels 1-7% (measured, notes/worklog.md).
+        // the causal persistent kernels 2-7% at D = 64, 1-1.5% at D = 128 (notes/worklog.md).
         for (int t = 0; t < w.n_tiles; ++t) {
           issue_ahead(t);
           mbarrier_wait(full_k(stage(t)), phase(t));

@@ -37,19 +37,21 @@ enum class Variant {
 //          longer items run one block each. The measured crossover on the H200
 //          (notes/worklog.md): persistence hides each item's prologue and epilogue, which pays
 //          for short items; for long ones the hardware's dynamic block assignment and a kernel
-//          without the item loop (fewer live registers) win.
+//          without the item loop (fewer live registers) win. At D = 64, items of 16 key tiles
+//          (N = 2048) already run faster one block each (0.5-1.3% in two sweeps), those of 8
+//          (N = 1024) persistent (4%).
 // kPersistentMaxKeyTilesCausal  the same for causal items (about Sk / kBlockN / 2 on average),
 //          whose one-block-per-item kernel starts the heaviest items first (work_tile) and so
 //          wins earlier. Measured at D = 128: the persistent kernel still wins at 16 key tiles
-//          (N = 4096), one block per item at 32 (N = 8192); at D = 64 it still wins at 16 (causal
-//          N = 4096), where non-causal items of 16 tiles (N = 2048) already run faster one block
-//          each (0.5-1.3% in two sweeps) and those of 8 (N = 1024) persistent (4%).
+//          (N = 4096), one block per item at 32 (N = 8192); at D = 64 it still wins at 16
+//          (N = 4096).
 // kOverlapMinKeyTiles  the full kernel overlaps softmax and GEMMs within a warpgroup when the
 //          keys span at least this many tiles (Sk / kBlockN, rounded up); below, it runs the
 //          no_overlap kernel. Measured at D = 64 (notes/worklog.md): with three consumers the
 //          pingpong alone keeps the tensor cores fed, and at 4 key tiles per item the overlap's
 //          unoverlapped first S and last P V cost more than it hides (5% at N = 512); at 8 it
-//          pays (8%). At D = 128 it pays from the first tile count measured (4: 7%).
+//          pays (8%). At D = 128 it pays from the first tile count measured (4: 7%), so there
+//          the value 1 means always.
 // Shared memory per block: 1 KiB alignment slack + (2 kBlockM + 2 kStages kBlockN) x kHeadDim x
 // 2 bytes (sQ, sO, the K/V ring) + the mbarriers.
 template <int kHeadDim>
