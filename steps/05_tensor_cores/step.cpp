@@ -18,10 +18,9 @@ Step tensor_cores_step() {
   s.head_dims = {std::begin(tensor_cores::HeadDims::values), std::end(tensor_cores::HeadDims::values)};
   s.min_sm = 80;  // mma.sync m16n8k16 bf16, cp.async, ldmatrix
   s.why_unsupported = [](const Problem& p) {
-    // The grid is one flat dimension of B * H * ceil(Sq / kBlockM) blocks.
-    const std::int64_t block_m = tensor_cores::tile_shape(p.d).block_m;
-    if (block_m == 0) return std::string("05_tensor_cores") + ": head dim " + std::to_string(p.d) + " has no tile shape";
-    return flat_grid_refusal("05_tensor_cores", p.bh(), p.sq, block_m);
+    // The grid is one flat dimension of B * H * ceil(Sq / kBlockM) blocks. (p.d is one of
+    // HeadDims: fa::why_unsupported refuses the others before it asks the step.)
+    return flat_grid_refusal("05_tensor_cores", p.bh(), p.sq, tensor_cores::tile_shape(p.d).block_m);
   };
   s.io = [](const Problem& p) {
     // As step 04 (common/io_model.hpp), with this step's tiles; K and V rows past Sk are

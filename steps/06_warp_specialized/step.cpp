@@ -21,10 +21,9 @@ Step variant_step(warp_specialized::Variant variant, std::string id, std::string
   s.head_dims = {std::begin(warp_specialized::HeadDims::values), std::end(warp_specialized::HeadDims::values)};
   s.min_sm = 90;  // TMA, mbarrier transaction counts, wgmma, setmaxnreg (built for sm_90a)
   s.why_unsupported = [id = s.id](const Problem& p) {
-    // B * H * ceil(Sq / kBlockM) work items: the flat grid where not persistent.
-    const std::int64_t block_m = warp_specialized::tile_shape(p.d).block_m;
-    if (block_m == 0) return std::string(id) + ": head dim " + std::to_string(p.d) + " has no tile shape";
-    return flat_grid_refusal(id, p.bh(), p.sq, block_m);
+    // B * H * ceil(Sq / kBlockM) work items: the flat grid where not persistent. (p.d is one of
+    // HeadDims: fa::why_unsupported refuses the others before it asks the step.)
+    return flat_grid_refusal(id, p.bh(), p.sq, warp_specialized::tile_shape(p.d).block_m);
   };
   s.io = [](const Problem& p) {
     // As steps 04 and 05 (common/io_model.hpp), with this step's tiles, cut from the end of the

@@ -940,16 +940,16 @@ void launch(const AttnArgs& a, cudaStream_t stream) {
 
 template <class T, int kHeadDim, Variant kVariant>
 void launch_causal(const AttnArgs& a, cudaStream_t stream) {
-  // The persistent scheduler where work items are short (measured crossover: Tiles<D>); one
-  // block per item where they are long, and always in the no_persistent ablation.
   const std::int64_t key_tiles = (a.sk + Tiles<kHeadDim>::kBlockN - 1) / Tiles<kHeadDim>::kBlockN;
-  const std::int64_t mean_key_tiles = a.causal ? (key_tiles + 1) / 2 : key_tiles;  // per item
-  const int max_key_tiles =
-      a.causal ? Tiles<kHeadDim>::kPersistentMaxKeyTilesCausal : Tiles<kHeadDim>::kPersistentMaxKeyTiles;
   // The full kernel leaves the softmax/GEMM overlap out where the keys are a few tiles
   // (measured: Tiles<D>::kOverlapMinKeyTiles); the ablations keep their one kernel everywhere.
   if constexpr (kVariant == Variant::full)
     if (key_tiles < Tiles<kHeadDim>::kOverlapMinKeyTiles) return launch_causal<T, kHeadDim, Variant::no_overlap>(a, stream);
+  // The persistent scheduler where work items are short (measured crossover: Tiles<D>); one
+  // block per item where they are long, and always in the no_persistent ablation.
+  const std::int64_t mean_key_tiles = a.causal ? (key_tiles + 1) / 2 : key_tiles;  // per item
+  const int max_key_tiles =
+      a.causal ? Tiles<kHeadDim>::kPersistentMaxKeyTilesCausal : Tiles<kHeadDim>::kPersistentMaxKeyTiles;
   if constexpr (kVariant != Variant::no_persistent)
     if (mean_key_tiles <= max_key_tiles)
       return a.causal ? launch<T, kHeadDim, true, kVariant, true>(a, stream)
