@@ -32,7 +32,7 @@ def main():
         block, _, consumer, item, n = r[:5]
         e = r[5:]
         blocks[block].append((item, consumer, n, e))
-        if n == 0:
+        if n == 0 or e[2] == 0 or e[20] == 0:  # no keys, or a warpgroup without rows: no GEMM stamps
             continue
         phases["Q wait"].append(e[1] - e[0])
         phases["Q landed -> turn 0"].append(e[2] - e[1])
@@ -50,7 +50,7 @@ def main():
         for items in by_consumer.values():
             items.sort()
             for (_, n, e), (_, n2, e2) in zip(items, items[1:]):
-                if n and n2:
+                if e[20] and e2[2]:
                     phases["last P V done -> next item's turn 0"].append(e2[2] - e[20])
     print(header)
     for name, values in phases.items():
