@@ -12,7 +12,8 @@
 //     wgmma is asynchronous: the warpgroup issues it, keeps computing, and waits for it later.
 //   - Warp specialisation: a producer warpgroup, whose thread 0 only issues TMA loads and which
 //     gives registers back (setmaxnreg.dec), and kBlockM / 64 consumer warpgroups (two at
-//     D = 128, three at D = 64) that only compute (setmaxnreg.inc). They talk through mbarriers in shared memory: full[stage]
+//     D = 128 and for short causal problems at D = 64, three otherwise at D = 64) that only
+//     compute (setmaxnreg.inc). They talk through mbarriers in shared memory: full[stage]
 //     (producer -> consumers: the bytes have landed) and empty[stage] (consumers -> producer: the
 //     stage may be overwritten), for K and for V separately.
 //   - Scheduling: the consumers take turns issuing their GEMMs (pingpong, one named barrier
@@ -133,13 +134,14 @@ struct Params {
                         // (work_tile); divides B * H
 };
 
-// Per head dim and variant: everything the kernel derives from the tile sizes in the header.
-template <int kHeadDim_, Variant kVariant>
+// Per head dim, variant and tiles (the header's Tiles<D>, or ShortCausalTiles64): everything the
+// kernel derives from the tile sizes.
+template <int kHeadDim_, Variant kVariant, class Tile = Tiles<kHeadDim_>>
 struct Config {
   static constexpr int kHeadDim = kHeadDim_;
-  static constexpr int kBlockM = Tiles<kHeadDim>::kBlockM;
-  static constexpr int kBlockN = Tiles<kHeadDim>::kBlockN;
-  static constexpr int kStages = Tiles<kHeadDim>::kStages;
+  static constexpr int kBlockM = Tile::kBlockM;
+  static constexpr int kBlockN = Tile::kBlockN;
+  static constexpr int kStages = Tile::kStages;
   static constexpr int kConsumers = kBlockM / kWgmmaM;  // consumer warpgroups: 64 rows each
   static constexpr int kConsumerWarps = kConsumers * kWarpgroupWarps;  // arrivals that free a stage
 
@@ -440,12 +442,12 @@ __device__ __forceinline__ void for_each_item(const Params& p, F&& body) {
   }
 }
 
-template <class T, int kHeadDim, bool kCausal, Variant kVariant, bool kPersistent>
-__global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
+template <class T, int kHeadDim, bool kCausal, Variant kVariant, bool kPersistent, class Tile>
+__global__ void __launch_bounds__(Config<kHeadDim, kVariant, Tile>::kThreads, 1)
     flash3_kernel(const __grid_constant__ CUtensorMap tmap_q, const __grid_constant__ CUtensorMap tmap_k,
                   const __grid_constant__ CUtensorMap tmap_v, const Params p) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  using C = Config<kHeadDim, kVariant>;
+  using C = Config<kHeadDim, kVariant, Tile>;
   constexpr int kBlockM = C::kBlockM, kBlockN = C::kBlockN, kStages = C::kStages;
   constexpr bool kPairs = kPersistent && kCausal;
 
@@ -902,10 +904,10 @@ CUtensorMap make_map(const void* base, std::int64_t bh, std::int64_t seq, int he
   return map;
 }
 
-template <class T, int kHeadDim, bool kCausal, Variant kVariant, bool kPersistent>
+template <class T, int kHeadDim, bool kCausal, Variant kVariant, bool kPersistent, class Tile = Tiles<kHeadDim>>
 void launch(const AttnArgs& a, cudaStream_t stream) {
-  using C = Config<kHeadDim, kVariant>;
-  auto* kernel = flash3_kernel<T, kHeadDim, kCausal, kVariant, kPersistent>;
+  using C = Config<kHeadDim, kVariant, Tile>;
+  auto* kernel = flash3_kernel<T, kHeadDim, kCausal, kVariant, kPersistent, Tile>;
   // Once per instantiation (on the current device; the runner uses one): the build must hold
   // sm_90a code for the kernel, and more than 48 KiB of dynamic shared memory is opt-in.
   static const bool ready = [kernel] {
@@ -940,6 +942,12 @@ void launch(const AttnArgs& a, cudaStream_t stream) {
 
 template <class T, int kHeadDim, Variant kVariant>
 void launch_causal(const AttnArgs& a, cudaStream_t stream) {
+  // Short causal problems at D = 64 (the header's kShortCausalMaxKeyTiles): two consumers, and
+  // persistent, since their items visit at most half as many key tiles as the keys span.
+  static_assert((Tiles<64>::kShortCausalMaxKeyTiles + 1) / 2 <= ShortCausalTiles64::kPersistentMaxKeyTilesCausal);
+  if constexpr (kVariant == Variant::full && kHeadDim == 64)
+    if (short_causal_tiles(kVariant, kHeadDim, a.causal, a.sk))
+      return launch<T, kHeadDim, true, kVariant, true, ShortCausalTiles64>(a, stream);
   const std::int64_t key_tiles = (a.sk + Tiles<kHeadDim>::kBlockN - 1) / Tiles<kHeadDim>::kBlockN;
   // The full kernel leaves the softmax/GEMM overlap out where the keys are a few tiles
   // (measured: Tiles<D>::kOverlapMinKeyTiles); the ablations keep their one kernel everywhere.

@@ -52,6 +52,12 @@ enum class Variant {
 //          unoverlapped first S and last P V cost more than it hides (5% at N = 512); at 8 it
 //          pays (8%). At D = 128 it pays from the first tile count measured (4: 7%), so there
 //          the value 1 means always.
+// kShortCausalMaxKeyTiles  (D = 64) the full kernel runs causal problems whose keys span at most
+//          this many tiles with ShortCausalTiles64 instead: two consumers of 64 rows, as at
+//          D = 128. Measured on the H200 (notes/worklog.md): 1.04x at N = 1024 and 1.07x at
+//          N = 512 (smaller query tiles: fewer rows masked on the diagonal, less of the last wave
+//          idle), 0.94x at N = 2048 and less beyond, where three consumers keep the tensor cores
+//          fed; non-causal, three consumers win at every N (0.92-0.98x with two at N <= 1024).
 // Shared memory per block: 1 KiB alignment slack + (2 kBlockM + 2 kStages kBlockN) x kHeadDim x
 // 2 bytes (sQ, sO, the K/V ring) + the mbarriers.
 template <int kHeadDim>
@@ -61,6 +67,7 @@ struct Tiles<64> {  // 177 KiB
   static constexpr int kBlockM = 192, kBlockN = 128, kStages = 4;
   static constexpr int kPersistentMaxKeyTiles = 8, kPersistentMaxKeyTilesCausal = 16;
   static constexpr int kOverlapMinKeyTiles = 5;
+  static constexpr int kShortCausalMaxKeyTiles = 8;
 };
 template <>
 struct Tiles<128> {  // 193 KiB
@@ -69,11 +76,31 @@ struct Tiles<128> {  // 193 KiB
   static constexpr int kOverlapMinKeyTiles = 1;
 };
 
+// The full kernel's tiles for short causal problems at D = 64 (Tiles<64>::kShortCausalMaxKeyTiles):
+// two consumers, and the softmax/GEMM overlap at every tile count (as at D = 128).
+struct ShortCausalTiles64 {
+  static constexpr int kBlockM = 128, kBlockN = 128, kStages = 4;
+  static constexpr int kPersistentMaxKeyTiles = Tiles<64>::kPersistentMaxKeyTiles;
+  static constexpr int kPersistentMaxKeyTilesCausal = Tiles<64>::kPersistentMaxKeyTilesCausal;
+  static constexpr int kOverlapMinKeyTiles = 1;
+};
+
+// Whether a problem takes ShortCausalTiles64: the launcher, the io model and the grid check all
+// decide through this.
+constexpr bool short_causal_tiles(Variant variant, std::int64_t head_dim, bool causal, std::int64_t sk) {
+  return variant == Variant::full && head_dim == 64 && causal &&
+         (sk + Tiles<64>::kBlockN - 1) / Tiles<64>::kBlockN <= Tiles<64>::kShortCausalMaxKeyTiles;
+}
+
 // The head dims the kernel is instantiated for (and the step claims).
 using HeadDims = HeadDimSet<64, 128>;
 
-// Host view of Tiles<D> for a run-time head dim (the io model and the grid check need it).
-constexpr TileShape tile_shape(std::int64_t head_dim) { return fa::tile_shape<Tiles>(HeadDims{}, head_dim); }
+// Host view of the tiles a problem runs with (the io model and the grid check need it).
+constexpr TileShape tile_shape(Variant variant, std::int64_t head_dim, bool causal, std::int64_t sk) {
+  return short_causal_tiles(variant, head_dim, causal, sk)
+             ? TileShape{ShortCausalTiles64::kBlockM, ShortCausalTiles64::kBlockN}
+             : fa::tile_shape<Tiles>(HeadDims{}, head_dim);
+}
 
 // One kernel launch over B * H * ceil(Sq / kBlockM) work items (the grid where not persistent:
 // one flat dimension, so the count must stay below 2^31). a.d must be one of HeadDims and the
