@@ -942,9 +942,8 @@ void launch(const AttnArgs& a, cudaStream_t stream) {
 
 template <class T, int kHeadDim, Variant kVariant>
 void launch_causal(const AttnArgs& a, cudaStream_t stream) {
-  // Short causal problems at D = 64 (the header's kShortCausalMaxKeyTiles): two consumers, and
-  // persistent, since their items visit at most half as many key tiles as the keys span.
-  static_assert((Tiles<64>::kShortCausalMaxKeyTiles + 1) / 2 <= ShortCausalTiles64::kPersistentMaxKeyTilesCausal);
+  // Short causal problems at D = 64 (the header's ShortCausalTiles64): two consumers, the
+  // overlap, persistent.
   if constexpr (kVariant == Variant::full && kHeadDim == 64)
     if (short_causal_tiles(kVariant, kHeadDim, a.causal, a.sk))
       return launch<T, kHeadDim, true, kVariant, true, ShortCausalTiles64>(a, stream);

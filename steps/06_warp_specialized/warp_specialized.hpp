@@ -77,13 +77,13 @@ struct Tiles<128> {  // 193 KiB
 };
 
 // The full kernel's tiles for short causal problems at D = 64 (Tiles<64>::kShortCausalMaxKeyTiles):
-// two consumers, and the softmax/GEMM overlap at every tile count (as at D = 128).
+// two consumers. The launcher runs them with the softmax/GEMM overlap at every tile count (as at
+// D = 128) and persistent: their items visit at most half as many key tiles as the keys span.
 struct ShortCausalTiles64 {
   static constexpr int kBlockM = 128, kBlockN = 128, kStages = 4;
-  static constexpr int kPersistentMaxKeyTiles = Tiles<64>::kPersistentMaxKeyTiles;
-  static constexpr int kPersistentMaxKeyTilesCausal = Tiles<64>::kPersistentMaxKeyTilesCausal;
-  static constexpr int kOverlapMinKeyTiles = 1;
 };
+static_assert((Tiles<64>::kShortCausalMaxKeyTiles + 1) / 2 <= Tiles<64>::kPersistentMaxKeyTilesCausal,
+              "short causal items are within the persistent scheduler's range");
 
 // Whether a problem takes ShortCausalTiles64: the launcher, the io model and the grid check all
 // decide through this.
