@@ -172,6 +172,10 @@ struct Config {
   static constexpr int kRegsP = kBlockN / kWgmmaK * kARegs;  // P as bf16x2 / f16x2 registers
   static constexpr int kSlicesS = kBlockN / kSliceCols;   // n8 slices across a row of S
   static constexpr int kSlicesO = kHeadDim / kSliceCols;  // n8 slices across a row of O
+  // The softmax's row max and sum as trees with two consumers, as running chains with three
+  // (measured on the H200, notes/worklog.md: the trees 0.4-2.7% faster with two consumers, 1-3%
+  // slower with three).
+  static constexpr bool kTreeFolds = kConsumers == 2;
 
   static_assert(kBlockM % kWgmmaM == 0 && (kConsumers == 2 || kConsumers == 3),
                 "two or three consumer warpgroups, each owning one wgmma M of rows");
@@ -180,6 +184,7 @@ struct Config {
   static_assert(kHeadDim == 64 || kHeadDim == 128, "O += P V is m64n64k16 or m64n128k16");
   static_assert(kBlockM <= 256 && kBlockN <= 256, "a TMA box has at most 256 rows");
   static_assert(kStages >= 2, "tile j + 1 loads while tile j is used");
+  static_assert((kSlicesS & (kSlicesS - 1)) == 0, "tree_fold halves the slices down to one");
   static_assert(kQBlockBytes % kSwizzleAtomBytes == 0 && kKVBlockBytes % kSwizzleAtomBytes == 0,
                 "every column block starts on the swizzle period");
   static_assert(kProducerRegisters * kWarpgroupThreads + kConsumerRegisters * kConsumers * kWarpgroupThreads <=
@@ -367,6 +372,20 @@ __device__ __forceinline__ std::uint32_t swizzled_offset(int row, int col) {
   const int chunk = (col % kSwizzleCols) / kChunkElems;
   return std::uint32_t((col / kSwizzleCols) * kTileRows * kSwizzleRowBytes + row * kSwizzleRowBytes +
                        ((chunk ^ (row % kSwizzleRows)) * kChunkBytes) + (col % kChunkElems) * kElemBytes);
+}
+
+// Folds v[0 .. 2 kWidth) into v[0] pairwise, v[j] = op(v[j], v[j + kWidth]) with kWidth halving:
+// 2 kWidth - 1 operations in a dependency chain of log2(2 kWidth). A template, not a loop over the
+// width, so that every index is a constant and v stays in registers.
+template <int kWidth, class Op>
+__device__ __forceinline__ float tree_fold(float* v, Op op) {
+  if constexpr (kWidth > 0) {
+#pragma unroll
+    for (int j = 0; j < kWidth; ++j) v[j] = op(v[j], v[j + kWidth]);
+    return tree_fold<kWidth / 2>(v, op);
+  } else {
+    return v[0];
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -638,9 +657,22 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant, Tile>::kThreads, 1)
     }
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
+      // The row max and (below) the row sum over this lane's kBlockN / 4 columns. With two
+      // consumers as trees (C::kTreeFolds): as many FMNMX and FADD as a running max and sum, but
+      // a dependency chain of log2 of the columns instead of one through each, which the exp2
+      // (after the max) and the next tile (after the sum) wait for. With three consumers as a
+      // running max and sum, which measured faster there (a reading, not measured: the third
+      // warp on each scheduler already hides the chain).
+      float part[C::kSlicesS];  // the trees' partial results
       float m_new = m_i[h];
+      if constexpr (C::kTreeFolds) {
 #pragma unroll
-      for (int j = 0; j < C::kSlicesS; ++j) m_new = fmaxf(m_new, fmaxf(rS[4 * j + 2 * h], rS[4 * j + 2 * h + 1]));
+        for (int j = 0; j < C::kSlicesS; ++j) part[j] = fmaxf(rS[4 * j + 2 * h], rS[4 * j + 2 * h + 1]);
+        m_new = fmaxf(m_new, tree_fold<C::kSlicesS / 2>(part, [](float a, float b) { return fmaxf(a, b); }));
+      } else {
+#pragma unroll
+        for (int j = 0; j < C::kSlicesS; ++j) m_new = fmaxf(m_new, fmaxf(rS[4 * j + 2 * h], rS[4 * j + 2 * h + 1]));
+      }
       m_new = fmaxf(m_new, __shfl_xor_sync(kFullWarp, m_new, 1));  // the quad shares the row
       m_new = fmaxf(m_new, __shfl_xor_sync(kFullWarp, m_new, 2));
       // A row that has seen only masked keys keeps m = -inf; subtracting 0 instead keeps
@@ -650,13 +682,16 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant, Tile>::kThreads, 1)
       m_i[h] = m_new;
       float sum = 0.f;
 #pragma unroll
-      for (int j = 0; j < C::kSlicesS; ++j)
+      for (int j = 0; j < C::kSlicesS; ++j) {
 #pragma unroll
         for (int e = 0; e < 2; ++e) {
           const float pe = exp2_fast(fmaf(rS[4 * j + 2 * h + e], p.scale_log2, -m_scaled));
           rS[4 * j + 2 * h + e] = pe;
-          sum += pe;
+          if constexpr (!C::kTreeFolds) sum += pe;
         }
+        if constexpr (C::kTreeFolds) part[j] = rS[4 * j + 2 * h] + rS[4 * j + 2 * h + 1];
+      }
+      if constexpr (C::kTreeFolds) sum = tree_fold<C::kSlicesS / 2>(part, [](float a, float b) { return a + b; });
       l_i[h] = l_i[h] * alpha[h] + sum;
     }
   };
