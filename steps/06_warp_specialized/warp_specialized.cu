@@ -173,8 +173,8 @@ struct Config {
   static constexpr int kSlicesS = kBlockN / kSliceCols;   // n8 slices across a row of S
   static constexpr int kSlicesO = kHeadDim / kSliceCols;  // n8 slices across a row of O
   // The softmax's row max and sum as trees with two consumers, as running chains with three
-  // (measured on the H200, notes/worklog.md: the trees 0.4-2.7% faster with two consumers, 1-3%
-  // slower with three).
+  // (measured on the H200, notes/worklog.md: with two consumers the trees up to 1.4% faster at
+  // D = 128 and 1.6-2.9% at D = 64; with three, 1-3% slower).
   static constexpr bool kTreeFolds = kConsumers == 2;
 
   static_assert(kBlockM % kWgmmaM == 0 && (kConsumers == 2 || kConsumers == 3),
