@@ -21,13 +21,16 @@
 //     and inside a warpgroup, S = Q K^T of tile j is issued together with O += P V of tile j - 1,
 //     so the softmax of tile j runs while that P V is on the tensor cores (intra-warpgroup
 //     overlap).
+//   - O leaves through sO with a TMA store (one thread of each consumer warpgroup issues it), so
+//     the consumers' epilogue is their shared-memory stores of O, with no reads back from sO and
+//     no global addresses; only the rows of a ragged first tile are stored by the threads, as in
+//     step 05.
 //   - Persistent blocks (where work items are short): one block per SM walks the query tiles,
 //     so the next tile's Q and K/V loads run during this one's last P V and epilogue; O gets its
 //     own staging buffer sO for that (for_each_item, launch_causal).
 //   - Unchanged from step 05: the online softmax (exp2 with log2(e) folded into the scale, the
 //     -inf guards), causal tiles above the diagonal skipped and only tiles crossing it or Sk
-//     masked, O normalised once at the end and staged through shared memory for 16-byte stores,
-//     LSE out, heaviest query tiles first (one block per item; the persistent causal schedule
+//     masked, O normalised once at the end and staged through shared memory, LSE out, heaviest query tiles first (one block per item; the persistent causal schedule
 //     pairs heavy with light ones instead).
 //   - New in the order of the work: the query tiles are cut from the end of the sequence, so
 //     that a ragged tile is the cheapest one under the causal mask, and causal items that run
@@ -243,6 +246,25 @@ __device__ __forceinline__ void tma_load_3d(std::uint32_t dst, const CUtensorMap
       "[%5];\n" ::"r"(dst),
       "l"(reinterpret_cast<std::uint64_t>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(bar)
       : "memory");
+}
+
+// TMA store: copies the box at shared-memory address src (laid out as the map's swizzle says) to
+// coordinates (c0, c1, c2) of `map`. The box must start inside the tensor: one starting before
+// row 0 faulted on the H200 (an illegal instruction). The copy joins this thread's bulk
+// async-group, which commit closes and wait_group waits for (.read: until the copy has read
+// shared memory, which may then be rewritten; without .read: until it has written global memory).
+__device__ __forceinline__ void tma_store_3d(const CUtensorMap* map, std::uint32_t src, int c0, int c1, int c2) {
+  asm volatile("cp.async.bulk.tensor.3d.global.shared::cta.bulk_group [%0, {%2, %3, %4}], [%1];\n" ::"l"(
+                   reinterpret_cast<std::uint64_t>(map)),
+               "r"(src), "r"(c0), "r"(c1), "r"(c2)
+               : "memory");
+}
+__device__ __forceinline__ void bulk_commit() { asm volatile("cp.async.bulk.commit_group;\n" ::: "memory"); }
+__device__ __forceinline__ void bulk_wait_read() { asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory"); }
+__device__ __forceinline__ void bulk_wait() { asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory"); }
+// Makes this thread's generic-proxy writes to shared memory visible to the async proxy (the TMA).
+__device__ __forceinline__ void fence_proxy_async_shared() {
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
 }
 
 // Fetches a tensor map (a kernel parameter) into the TMA unit's cache ahead of the first load.
@@ -464,7 +486,8 @@ __device__ __forceinline__ void for_each_item(const Params& p, F&& body) {
 template <class T, int kHeadDim, bool kCausal, Variant kVariant, bool kPersistent, class Tile>
 __global__ void __launch_bounds__(Config<kHeadDim, kVariant, Tile>::kThreads, 1)
     flash3_kernel(const __grid_constant__ CUtensorMap tmap_q, const __grid_constant__ CUtensorMap tmap_k,
-                  const __grid_constant__ CUtensorMap tmap_v, const Params p) {
+                  const __grid_constant__ CUtensorMap tmap_v, const __grid_constant__ CUtensorMap tmap_o,
+                  const Params p) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using C = Config<kHeadDim, kVariant, Tile>;
   constexpr int kBlockM = C::kBlockM, kBlockN = C::kBlockN, kStages = C::kStages;
@@ -825,25 +848,24 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant, Tile>::kThreads, 1)
     }
 
     // Epilogue. Finish l_i over the quad; O = O / l_i; LSE = log(sum exp(scale * s)).
-    float inv_l[2];
+    float inv_l[2], lse[2];
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       float l = l_i[h];
       l += __shfl_xor_sync(kFullWarp, l, 1);
       l += __shfl_xor_sync(kFullWarp, l, 2);
       inv_l[h] = l > 0.f ? 1.f / l : 0.f;  // a row that saw no key: O = 0, not 0 / 0
-      const int row = lane_row0 + kHalfRows * h;
-      if (quad == 0 && row >= 0)
-        p.lse[std::int64_t(w.head) * p.sq + row] =
-            l > 0.f ? (m_i[h] * p.scale_log2 + log2f(l)) * kLn2 : -CUDART_INF_F;
+      lse[h] = l > 0.f ? (m_i[h] * p.scale_log2 + log2f(l)) * kLn2 : -CUDART_INF_F;
     }
 
     // Stage O in this warpgroup's own rows of sO (the other consumers only touch their own
-    // rows), in the same swizzle, then write whole rows with 16-byte stores. Only generic loads
-    // and stores touch sO, so no proxy fence is needed (a TMA store of O would need
-    // fence.proxy.async between the stores and the copy).
-    named_barrier_sync(C::kBarrierEpilogue + consumer, kWarpgroupThreads);  // protects sO: all four warps
-                                                                          // read the previous item's O
+    // rows), in the TMA's swizzle, then one thread stores them with the TMA: one box of (64 rows,
+    // 64 columns) per column block. Written by the threads' generic stores and read by the TMA
+    // (the async proxy), sO needs fence.proxy.async between the two. The LSE is stored after
+    // the fence, which would otherwise wait for those global stores too.
+    if (tid == 0) bulk_wait_read();  // protects sO: the previous item's store has read it
+    named_barrier_sync(C::kBarrierEpilogue + consumer, kWarpgroupThreads);  // protects sO: as above, for
+                                                                          // all four warps
 #pragma unroll
     for (int j = 0; j < C::kSlicesO; ++j)
 #pragma unroll
@@ -852,19 +874,40 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant, Tile>::kThreads, 1)
         *reinterpret_cast<std::uint32_t*>(smem_o + swizzled_offset<kBlockM>(row, kSliceCols * j + 2 * quad)) =
             pack2<T>(rO[4 * j + 2 * h] * inv_l[h], rO[4 * j + 2 * h + 1] * inv_l[h]);
       }
+    fence_proxy_async_shared();  // each thread's sO writes, visible to the TMA
     named_barrier_sync(C::kBarrierEpilogue + consumer, kWarpgroupThreads);  // protects sO: the warpgroup's
                                                                           // O rows are complete
-    constexpr int kChunksPerRow = kHeadDim / kChunkElems;
-    T* const gO = static_cast<T*>(p.o) + std::int64_t(w.head) * p.sq * kHeadDim;  // (Sq, kHeadDim) of the head
+    const int first_row = w.q0 + wg_row0;  // of this warpgroup's rows, in the sequence
+    if (first_row >= 0) {
+      if (tid == 0) {
 #pragma unroll
-    for (int i = 0; i < C::kRowsPerConsumer * kChunksPerRow / kWarpgroupThreads; ++i) {
-      const int idx = i * kWarpgroupThreads + tid;
-      const int row = wg_row0 + idx / kChunksPerRow, chunk = idx % kChunksPerRow;  // tile row
-      if (w.q0 + row >= 0)
-        *reinterpret_cast<uint4*>(gO + std::int64_t(w.q0 + row) * kHeadDim + chunk * kChunkElems) =
-            *reinterpret_cast<const uint4*>(smem_o + swizzled_offset<kBlockM>(row, chunk * kChunkElems));
+        for (int cb = 0; cb < C::kColBlocks; ++cb)
+          tma_store_3d(&tmap_o, sO + cb * C::kQBlockBytes + wg_row0 * kSwizzleRowBytes, cb * kSwizzleCols,
+                       first_row, w.head);
+        bulk_commit();
+      }
+    } else if (first_row + C::kRowsPerConsumer > 0) {
+      // Rows from before row 0 to after it (the ragged first tile), which no TMA box may start
+      // at: these go out as 16-byte stores from sO, consecutive threads along a row, skipping the
+      // rows before 0.
+      constexpr int kChunksPerRow = kHeadDim / kChunkElems;
+      T* const gO = static_cast<T*>(p.o) + std::int64_t(w.head) * p.sq * kHeadDim;  // (Sq, kHeadDim) of the head
+#pragma unroll
+      for (int i = 0; i < C::kRowsPerConsumer * kChunksPerRow / kWarpgroupThreads; ++i) {
+        const int idx = i * kWarpgroupThreads + tid;
+        const int row = wg_row0 + idx / kChunksPerRow, chunk = idx % kChunksPerRow;  // tile row
+        if (w.q0 + row >= 0)
+          *reinterpret_cast<uint4*>(gO + std::int64_t(w.q0 + row) * kHeadDim + chunk * kChunkElems) =
+              *reinterpret_cast<const uint4*>(smem_o + swizzled_offset<kBlockM>(row, chunk * kChunkElems));
+      }
+    }
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int row = lane_row0 + kHalfRows * h;
+      if (quad == 0 && row >= 0) p.lse[std::int64_t(w.head) * p.sq + row] = lse[h];
     }
   });
+  if (tid == 0) bulk_wait();  // the last TMA store is complete before the block and its sO go
   if constexpr (C::kPingpong)
     if (consumer == 0) turn_begin();  // the last consumer's final hand-over (see turn_end)
 #else
@@ -969,9 +1012,10 @@ void launch(const AttnArgs& a, cudaStream_t stream) {
   const CUtensorMap tmap_q = make_map<T>(a.q, bh, a.sq, kHeadDim, C::kBlockM);
   const CUtensorMap tmap_k = make_map<T>(a.k, bh, a.sk, kHeadDim, C::kBlockN);
   const CUtensorMap tmap_v = make_map<T>(a.v, bh, a.sk, kHeadDim, C::kBlockN);
+  const CUtensorMap tmap_o = make_map<T>(a.o, bh, a.sq, kHeadDim, C::kRowsPerConsumer);
   const Params p{a.o,        a.lse,           int(a.sq), int(a.sk), int(num_m_blocks), int(items),
                  int(slots), a.scale * kLog2e, int(heads_per_chunk(a, bh, kPersistent))};
-  kernel<<<unsigned(blocks), C::kThreads, C::kSmemBytes, stream>>>(tmap_q, tmap_k, tmap_v, p);
+  kernel<<<unsigned(blocks), C::kThreads, C::kSmemBytes, stream>>>(tmap_q, tmap_k, tmap_v, tmap_o, p);
   FA_CHECK_LAUNCH();
 }
 
