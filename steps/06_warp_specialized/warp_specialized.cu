@@ -30,8 +30,9 @@
 //     own staging buffer sO for that (for_each_item, launch_causal).
 //   - Unchanged from step 05: the online softmax (exp2 with log2(e) folded into the scale, the
 //     -inf guards), causal tiles above the diagonal skipped and only tiles crossing it or Sk
-//     masked, O normalised once at the end and staged through shared memory, LSE out, heaviest query tiles first (one block per item; the persistent causal schedule
-//     pairs heavy with light ones instead).
+//     masked, O normalised once at the end and staged through shared memory, LSE out,
+//     heaviest query tiles first (one block per item; the persistent causal schedule pairs
+//     heavy with light ones instead).
 //   - New in the order of the work: the query tiles are cut from the end of the sequence, so
 //     that a ragged tile is the cheapest one under the causal mask, and causal items that run
 //     one block each go heaviest first across a chunk of heads, not head by head (work_tile).
