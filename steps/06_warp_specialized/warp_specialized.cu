@@ -685,9 +685,9 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant, Tile>::kThreads, 1)
       // consumers as trees (C::kTreeFolds): as many FMNMX and FADD as a running max and sum, but
       // a dependency chain of log2 of the columns instead of one through each, which the exp2
       // (after the max) and the next tile (after the sum) wait for. With three consumers as a
-      // running max and sum, which measured faster there (a reading, not measured: the third
-      // warp on each scheduler already hides the chain).
-      float part[C::kSlicesS];  // the trees' partial results
+      // running max and sum, which measured faster there (why is not measured; a reading: the
+      // third warp on each scheduler already hides the chain).
+      float part[C::kSlicesS];  // the trees' partial results (unused by the running folds)
       float m_new = m_i[h];
       if constexpr (C::kTreeFolds) {
 #pragma unroll
