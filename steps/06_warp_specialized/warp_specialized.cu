@@ -423,6 +423,12 @@ struct WorkTile {
                    // row (hence to all of its rows): no mask
 };
 
+// Keys query row `row` sees: [0, keys_seen). Bottom-right causal: row i sees keys j <= i + Sk - Sq.
+template <bool kCausal>
+__device__ __forceinline__ int keys_seen(const Params& p, int row) {
+  return kCausal ? max(0, min(p.sk, (row + 1 - p.sq) + p.sk)) : p.sk;
+}
+
 // Work item `item` -> (head, query tile k). Unlike step 05, the query tiles are cut from the end
 // of the sequence: tile k holds rows [Sq - kBlockM (k + 1), Sq - kBlockM k), so k = 0 is the last
 // rows (causal: the most keys); the ragged tile, when kBlockM does not divide Sq (192-row tiles
@@ -447,11 +453,9 @@ __device__ __forceinline__ WorkTile work_tile(const Params& p, int item) {
     w.head = item / p.num_m_blocks;
     w.q0 = p.sq - (item % p.num_m_blocks + 1) * kBlockM;
   }
-  // Keys the tile sees: [0, kv_end). Bottom-right causal: row i sees keys j <= i + Sk - Sq.
-  const int kv_end = kCausal ? max(0, min(p.sk, (w.q0 + kBlockM - p.sq) + p.sk)) : p.sk;
-  w.n_tiles = (kv_end + kBlockN - 1) / kBlockN;
-  const int first_row_end = kCausal ? max(0, min(p.sk, (max(w.q0, 0) + 1 - p.sq) + p.sk)) : p.sk;
-  w.n_unmasked = first_row_end / kBlockN;
+  // The tile's last row sees the most keys.
+  w.n_tiles = (keys_seen<kCausal>(p, w.q0 + kBlockM - 1) + kBlockN - 1) / kBlockN;
+  w.n_unmasked = keys_seen<kCausal>(p, max(w.q0, 0)) / kBlockN;
   return w;
 }
 
@@ -589,6 +593,20 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant, Tile>::kThreads, 1)
   // The current work item, and where its first K/V tile sits in the ring (ring) and which Q
   // round it is (q_round); the lambdas below read them.
   WorkTile w{};
+  // Of w's key tiles this warpgroup computes [0, n_wg) and masks from n_unmasked on (set per
+  // item, below).
+  int n_wg = 0, n_unmasked = 0;
+  // Causal, a warpgroup's 64 rows can see fewer key tiles than the tile's last row. With 192-row
+  // tiles and 128-key tiles (D = 64, Sq = Sk a multiple of 128) the first warpgroup's rows never
+  // see the item's last key tile, the middle one's every other item's: 1.5 of every 3 n_tiles
+  // warpgroup-tiles are masked whole. With kOwnKeyRange a warpgroup computes only the tiles its
+  // rows see and masks from the first its rows do not all see whole; the other warpgroups find
+  // the tensor cores free meanwhile. Measured on the H200 (notes/worklog.md): in the persistent
+  // kernel 1.025x at D = 64 causal N = 2048 and 1.01x at 4096; in the one-block-per-item
+  // kernels (D = 64 causal, N >= 8192) the same code ran 3.5% slower although it skips the same
+  // work (their tile loop unchanged but for two instructions; not explained further), so they,
+  // and the 128-row tiles, where nothing is skipped at these shapes, take the tile's range.
+  constexpr bool kOwnKeyRange = kCausal && kPersistent && kBlockM > kBlockN;
   int ring = 0, q_round = 0;
   auto stage = [&](int t) { return (ring + t) % kStages; };        // stage of key tile t of w
   auto phase = [&](int t) { return ((ring + t) / kStages) & 1; };  // parity of its full barriers
@@ -666,7 +684,7 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant, Tile>::kThreads, 1)
   // this lane's two rows: new max, alpha = exp(m_old - m_new), P = exp2(scale_log2 S - m) in
   // place over S, l_i = alpha l_i + sum P. O is rescaled by alpha separately (rescale_o).
   auto softmax = [&](int t, int lane_row0) {
-    if (t >= w.n_unmasked) {
+    if (t >= n_unmasked) {
       const int key0 = t * kBlockN + 2 * quad;  // this lane's first column in the tile
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
@@ -739,6 +757,17 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant, Tile>::kThreads, 1)
   for_each_item<kPersistent, kPairs>(p, [&](int item) {
     w = work_tile<kBlockM, kBlockN, kCausal, kPersistent>(p, item);
     const int lane_row0 = w.q0 + lane_tile_row;  // this lane's first query row
+    // This warpgroup's rows are [wg_first, wg_first + 64) of the sequence; none exists when
+    // all lie before row 0 (the ragged first tile).
+    if constexpr (kOwnKeyRange) {
+      const int wg_first = w.q0 + wg_row0;
+      const int wg_last = wg_first + C::kRowsPerConsumer - 1;
+      n_wg = wg_last < 0 ? 0 : (keys_seen<kCausal>(p, wg_last) + kBlockN - 1) / kBlockN;
+      n_unmasked = keys_seen<kCausal>(p, max(wg_first, 0)) / kBlockN;
+    } else {
+      n_wg = w.n_tiles;
+      n_unmasked = w.n_unmasked;
+    }
 #pragma unroll
     for (int i = 0; i < C::kAccO; ++i) rO[i] = 0.f;
 #pragma unroll
@@ -758,16 +787,13 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant, Tile>::kThreads, 1)
         if (t == w.n_tiles - 1) release(empty_q);
       };
 
-      if (!kCausal && w.q0 + wg_row0 + C::kRowsPerConsumer <= 0) {
-        // None of this warpgroup's 64 rows exists (the ragged first tile, when 64 or more of its
-        // rows lie before row 0): no GEMM, no softmax, so the other warpgroups find the tensor
-        // cores free. It still waits on and releases every stage and takes its turns (one per
-        // tile with the overlap, two without), so the barriers complete as they do below; its
-        // rows are never stored. A separate loop, not a branch around each wgmma: ptxas
-        // serializes wgmma whose accumulators it cannot follow through such branches. Not
-        // causal: there the ragged tile visits the fewest key tiles, and the extra loop cost
-        // the causal persistent kernels 2-7% at D = 64, 1-1.5% at D = 128 (notes/worklog.md).
-        for (int t = 0; t < w.n_tiles; ++t) {
+      // Key tiles [t_begin, n_tiles) without GEMM or softmax: the warpgroup still waits on and
+      // releases every stage and takes its turns (one per tile with the overlap, two without),
+      // so the barriers complete as for the tiles it computes. A loop of its own, not a branch
+      // around each wgmma: ptxas serializes wgmma whose accumulators it cannot follow through
+      // such branches.
+      auto pass_tiles = [&](int t_begin) {
+        for (int t = t_begin; t < w.n_tiles; ++t) {
           issue_ahead(t);
           mbarrier_wait(full_k(stage(t)), phase(t));
           turn_begin();
@@ -780,69 +806,81 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant, Tile>::kThreads, 1)
           }
           release(empty_v(stage(t)));
         }
-      } else if constexpr (C::kOverlap) {
-        // Tile 0: S alone.
-        issue_ahead(0);
-        mbarrier_wait(full_k(stage(0)), phase(0));  // protects sK: K tile 0 has landed
-        turn_begin();
-        issue_s(stage(0));
-        turn_end();
-        wgmma_wait<0>();  // S_0 is done: rS may be read, its sK released
-        order_registers(rS);
-        release_k(0);
-        softmax(0, lane_row0);
-        convert_p();
-        // Tile t: S_t and P_{t-1} V_{t-1} on the tensor cores while the softmax of S_t runs.
-        for (int t = 1; t < w.n_tiles; ++t) {
-          issue_ahead(t);
-          mbarrier_wait(full_k(stage(t)), phase(t));  // protects sK: K tile t has landed
-          turn_begin();
-          issue_s(stage(t));
-          rescale_o();  // alpha of tile t - 1, while S_t runs; before P_{t-1} V_{t-1} is added
-          mbarrier_wait(full_v(stage(t - 1)), phase(t - 1));  // protects sV: V tile t - 1 has landed
-          issue_o(stage(t - 1));
-          turn_end();
-          wgmma_wait<1>();  // S_t is done; P_{t-1} V_{t-1} may still run (it reads rP, writes rO)
-          order_registers(rS);
-          release_k(t);
-          softmax(t, lane_row0);
-          wgmma_wait<0>();  // P_{t-1} V_{t-1} is done: rP may be overwritten, rO read
-          order_registers(rO);
-          order_registers(rS);
-          release(empty_v(stage(t - 1)));
-          convert_p();
-        }
-        // The last P V.
-        const int t_last = w.n_tiles - 1;
-        rescale_o();
-        mbarrier_wait(full_v(stage(t_last)), phase(t_last));  // protects sV: V tile t_last has landed
-        issue_o(stage(t_last));
-        wgmma_wait<0>();  // the last P V is done: rO is final, its sV released
-        order_registers(rO);
-        release(empty_v(stage(t_last)));
+      };
+
+      if (!kCausal && w.q0 + wg_row0 + C::kRowsPerConsumer <= 0) {
+        // None of this warpgroup's rows exists: it skips the item, and the other warpgroups find
+        // the tensor cores free (with kOwnKeyRange, causal, n_wg = 0 does the same; in the other
+        // causal kernels the ragged tile, which visits the fewest key tiles, is computed whole).
+        pass_tiles(0);
       } else {
-        // No overlap: per tile S, then softmax, then P V, each waiting for the one before. The
-        // two GEMMs are two turns of the pingpong.
-        for (int t = 0; t < w.n_tiles; ++t) {
-          issue_ahead(t);
-          mbarrier_wait(full_k(stage(t)), phase(t));  // protects sK: K tile t has landed
-          turn_begin();
-          issue_s(stage(t));
-          turn_end();
-          wgmma_wait<0>();  // S_t is done: rS may be read, its sK released
-          order_registers(rS);
-          release_k(t);
-          softmax(t, lane_row0);
-          rescale_o();
-          convert_p();
-          mbarrier_wait(full_v(stage(t)), phase(t));  // protects sV: V tile t has landed
-          turn_begin();
-          issue_o(stage(t));
-          turn_end();
-          wgmma_wait<0>();  // P_t V_t is done: rO may be rescaled, rP rewritten, its sV released
-          order_registers(rO);
-          release(empty_v(stage(t)));
+        if (n_wg > 0) {
+          if constexpr (C::kOverlap) {
+            // Tile 0: S alone.
+            issue_ahead(0);
+            mbarrier_wait(full_k(stage(0)), phase(0));  // protects sK: K tile 0 has landed
+            turn_begin();
+            issue_s(stage(0));
+            turn_end();
+            wgmma_wait<0>();  // S_0 is done: rS may be read, its sK released
+            order_registers(rS);
+            release_k(0);
+            softmax(0, lane_row0);
+            convert_p();
+            // Tile t: S_t and P_{t-1} V_{t-1} on the tensor cores while the softmax of S_t runs.
+            for (int t = 1; t < n_wg; ++t) {
+              issue_ahead(t);
+              mbarrier_wait(full_k(stage(t)), phase(t));  // protects sK: K tile t has landed
+              turn_begin();
+              issue_s(stage(t));
+              rescale_o();  // alpha of tile t - 1, while S_t runs; before P_{t-1} V_{t-1} is added
+              mbarrier_wait(full_v(stage(t - 1)), phase(t - 1));  // protects sV: V tile t - 1 has landed
+              issue_o(stage(t - 1));
+              turn_end();
+              wgmma_wait<1>();  // S_t is done; P_{t-1} V_{t-1} may still run (it reads rP, writes rO)
+              order_registers(rS);
+              release_k(t);
+              softmax(t, lane_row0);
+              wgmma_wait<0>();  // P_{t-1} V_{t-1} is done: rP may be overwritten, rO read
+              order_registers(rO);
+              order_registers(rS);
+              release(empty_v(stage(t - 1)));
+              convert_p();
+            }
+            // The last P V.
+            const int t_last = n_wg - 1;
+            rescale_o();
+            mbarrier_wait(full_v(stage(t_last)), phase(t_last));  // protects sV: V tile t_last has landed
+            issue_o(stage(t_last));
+            wgmma_wait<0>();  // the last P V is done: rO is final, its sV released
+            order_registers(rO);
+            release(empty_v(stage(t_last)));
+          } else {
+            // No overlap: per tile S, then softmax, then P V, each waiting for the one before. The
+            // two GEMMs are two turns of the pingpong.
+            for (int t = 0; t < n_wg; ++t) {
+              issue_ahead(t);
+              mbarrier_wait(full_k(stage(t)), phase(t));  // protects sK: K tile t has landed
+              turn_begin();
+              issue_s(stage(t));
+              turn_end();
+              wgmma_wait<0>();  // S_t is done: rS may be read, its sK released
+              order_registers(rS);
+              release_k(t);
+              softmax(t, lane_row0);
+              rescale_o();
+              convert_p();
+              mbarrier_wait(full_v(stage(t)), phase(t));  // protects sV: V tile t has landed
+              turn_begin();
+              issue_o(stage(t));
+              turn_end();
+              wgmma_wait<0>();  // P_t V_t is done: rO may be rescaled, rP rewritten, its sV released
+              order_registers(rO);
+              release(empty_v(stage(t)));
+            }
+          }
         }
+        if constexpr (kOwnKeyRange) pass_tiles(n_wg);  // the tiles its rows do not see
       }
       ring += w.n_tiles;
       ++q_round;
@@ -1027,11 +1065,12 @@ void launch_causal(const AttnArgs& a, cudaStream_t stream) {
   if constexpr (kVariant == Variant::full && kHeadDim == 64)
     if (short_causal_tiles(kVariant, kHeadDim, a.causal, a.sk))
       return launch<T, kHeadDim, true, kVariant, true, ShortCausalTiles64>(a, stream);
-  const std::int64_t key_tiles = (a.sk + Tiles<kHeadDim>::kBlockN - 1) / Tiles<kHeadDim>::kBlockN;
-  // The full kernel leaves the softmax/GEMM overlap out where the keys are a few tiles
-  // (measured: Tiles<D>::kOverlapMinKeyTiles); the ablations keep their one kernel everywhere.
+  // The full kernel leaves the pingpong out where it does not pay (measured:
+  // Tiles<D>::kPingpongNonCausal); the ablations keep their one kernel everywhere.
   if constexpr (kVariant == Variant::full)
-    if (key_tiles < Tiles<kHeadDim>::kOverlapMinKeyTiles) return launch_causal<T, kHeadDim, Variant::no_overlap>(a, stream);
+    if (!a.causal && !Tiles<kHeadDim>::kPingpongNonCausal)
+      return launch_causal<T, kHeadDim, Variant::no_pingpong>(a, stream);
+  const std::int64_t key_tiles = (a.sk + Tiles<kHeadDim>::kBlockN - 1) / Tiles<kHeadDim>::kBlockN;
   // The persistent scheduler where work items are short (measured crossover: Tiles<D>); one
   // block per item where they are long, and always in the no_persistent ablation.
   const std::int64_t mean_key_tiles = a.causal ? (key_tiles + 1) / 2 : key_tiles;  // per item

@@ -45,13 +45,13 @@ enum class Variant {
 //          wins earlier. Measured at D = 128: the persistent kernel still wins at 16 key tiles
 //          (N = 4096), one block per item at 32 (N = 8192); at D = 64 it still wins at 16
 //          (N = 4096).
-// kOverlapMinKeyTiles  the full kernel overlaps softmax and GEMMs within a warpgroup when the
-//          keys span at least this many tiles (Sk / kBlockN, rounded up); below, it runs the
-//          no_overlap kernel. Measured at D = 64 (notes/worklog.md): with three consumers the
-//          pingpong alone keeps the tensor cores fed, and at 4 key tiles per item the overlap's
-//          unoverlapped first S and last P V cost more than it hides (5% at N = 512); at 8 it
-//          pays (8%). At D = 128 it pays from the first tile count measured (4: 7%), so there
-//          the value 1 means always.
+// kPingpongNonCausal  whether the full kernel takes turns between its consumers on non-causal
+//          problems; where not, it runs the no_pingpong kernel. Measured on the H200
+//          (notes/worklog.md): at D = 128 non-causal the turns cost 0.1-0.5% (N = 512-8192, three
+//          runs): with the overlap each warpgroup already keeps a P V queued behind its S, and two
+//          warpgroups' GEMMs are enough to fill the tensor cores while one runs its softmax. At
+//          D = 64, where three warpgroups' softmaxes compete for the exp2 unit, and causal at
+//          D = 128, they pay.
 // kShortCausalMaxKeyTiles  (D = 64) the full kernel runs causal problems whose keys span at most
 //          this many tiles with ShortCausalTiles64 instead: two consumers of 64 rows, as at
 //          D = 128. Measured on the H200 (notes/worklog.md): 1.04x at N = 1024 and 1.07x at
@@ -66,14 +66,14 @@ template <>
 struct Tiles<64> {  // 177 KiB
   static constexpr int kBlockM = 192, kBlockN = 128, kStages = 4;
   static constexpr int kPersistentMaxKeyTiles = 8, kPersistentMaxKeyTilesCausal = 16;
-  static constexpr int kOverlapMinKeyTiles = 5;
+  static constexpr bool kPingpongNonCausal = true;
   static constexpr int kShortCausalMaxKeyTiles = 8;
 };
 template <>
 struct Tiles<128> {  // 193 KiB
   static constexpr int kBlockM = 128, kBlockN = 128, kStages = 2;
   static constexpr int kPersistentMaxKeyTiles = 32, kPersistentMaxKeyTilesCausal = 16;
-  static constexpr int kOverlapMinKeyTiles = 1;
+  static constexpr bool kPingpongNonCausal = false;
 };
 
 // The full kernel's tiles for short causal problems at D = 64 (Tiles<64>::kShortCausalMaxKeyTiles):
