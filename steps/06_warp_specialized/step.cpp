@@ -20,15 +20,15 @@ Step variant_step(warp_specialized::Variant variant, std::string id, std::string
   s.dtypes = {DType::bf16, DType::f16};
   s.head_dims = {std::begin(warp_specialized::HeadDims::values), std::end(warp_specialized::HeadDims::values)};
   s.min_sm = 90;  // TMA, mbarrier transaction counts, wgmma, setmaxnreg (built for sm_90a)
-  s.why_unsupported = [id = s.id, variant](const Problem& p) {
+  s.why_unsupported = [id = s.id](const Problem& p) {
     // B * H * ceil(Sq / kBlockM) work items: the flat grid where not persistent. (p.d is one of
     // HeadDims: fa::why_unsupported refuses the others before it asks the step.)
-    return flat_grid_refusal(id, p.bh(), p.sq, warp_specialized::tile_shape(variant, p.d, p.causal, p.sk).block_m);
+    return flat_grid_refusal(id, p.bh(), p.sq, warp_specialized::tile_shape(p.d).block_m);
   };
-  s.io = [variant](const Problem& p) {
+  s.io = [](const Problem& p) {
     // As steps 04 and 05 (common/io_model.hpp), with the tiles this problem runs with, cut from
     // the end of the sequence; K and V rows past Sk are zero-filled by the TMA, not read.
-    const TileShape t = warp_specialized::tile_shape(variant, p.d, p.causal, p.sk);
+    const TileShape t = warp_specialized::tile_shape(p.d);
     if (t.block_m == 0) return compulsory_io(p);
     return flash_io(p, t.block_m, t.block_n, "flash3_kernel", QueryTiles::from_end);
   };

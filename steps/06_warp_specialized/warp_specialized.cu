@@ -138,10 +138,11 @@ struct Params {
                         // (work_tile); divides B * H
 };
 
-// Per head dim, variant and tiles (the header's Tiles<D>, or ShortCausalTiles64): everything the
-// kernel derives from the tile sizes.
-template <int kHeadDim_, Variant kVariant, class Tile = Tiles<kHeadDim_>>
+// Per head dim and variant (the header's Tiles<D>): everything the kernel derives from the tile
+// sizes.
+template <int kHeadDim_, Variant kVariant>
 struct Config {
+  using Tile = Tiles<kHeadDim_>;
   static constexpr int kHeadDim = kHeadDim_;
   static constexpr int kBlockM = Tile::kBlockM;
   static constexpr int kBlockN = Tile::kBlockN;
@@ -488,13 +489,13 @@ __device__ __forceinline__ void for_each_item(const Params& p, F&& body) {
   }
 }
 
-template <class T, int kHeadDim, bool kCausal, Variant kVariant, bool kPersistent, class Tile>
-__global__ void __launch_bounds__(Config<kHeadDim, kVariant, Tile>::kThreads, 1)
+template <class T, int kHeadDim, bool kCausal, Variant kVariant, bool kPersistent>
+__global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
     flash3_kernel(const __grid_constant__ CUtensorMap tmap_q, const __grid_constant__ CUtensorMap tmap_k,
                   const __grid_constant__ CUtensorMap tmap_v, const __grid_constant__ CUtensorMap tmap_o,
                   const Params p) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  using C = Config<kHeadDim, kVariant, Tile>;
+  using C = Config<kHeadDim, kVariant>;
   constexpr int kBlockM = C::kBlockM, kBlockN = C::kBlockN, kStages = C::kStages;
   constexpr bool kPairs = kPersistent && kCausal;
 
@@ -1021,10 +1022,10 @@ CUtensorMap make_map(const void* base, std::int64_t bh, std::int64_t seq, int he
   return map;
 }
 
-template <class T, int kHeadDim, bool kCausal, Variant kVariant, bool kPersistent, class Tile = Tiles<kHeadDim>>
+template <class T, int kHeadDim, bool kCausal, Variant kVariant, bool kPersistent>
 void launch(const AttnArgs& a, cudaStream_t stream) {
-  using C = Config<kHeadDim, kVariant, Tile>;
-  auto* kernel = flash3_kernel<T, kHeadDim, kCausal, kVariant, kPersistent, Tile>;
+  using C = Config<kHeadDim, kVariant>;
+  auto* kernel = flash3_kernel<T, kHeadDim, kCausal, kVariant, kPersistent>;
   // Once per instantiation (on the current device; the runner uses one): the build must hold
   // sm_90a code for the kernel, and more than 48 KiB of dynamic shared memory is opt-in.
   static const bool ready = [kernel] {
@@ -1060,11 +1061,6 @@ void launch(const AttnArgs& a, cudaStream_t stream) {
 
 template <class T, int kHeadDim, Variant kVariant>
 void launch_causal(const AttnArgs& a, cudaStream_t stream) {
-  // Short causal problems at D = 64 (the header's ShortCausalTiles64): two consumers, the
-  // overlap, persistent.
-  if constexpr (kVariant == Variant::full && kHeadDim == 64)
-    if (short_causal_tiles(kVariant, kHeadDim, a.causal, a.sk))
-      return launch<T, kHeadDim, true, kVariant, true, ShortCausalTiles64>(a, stream);
   // The full kernel leaves the pingpong out where it does not pay (measured:
   // Tiles<D>::kPingpongNonCausal); the ablations keep their one kernel everywhere.
   if constexpr (kVariant == Variant::full)

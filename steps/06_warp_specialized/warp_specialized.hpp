@@ -52,12 +52,6 @@ enum class Variant {
 //          warpgroups' GEMMs are enough to fill the tensor cores while one runs its softmax. At
 //          D = 64, where three warpgroups' softmaxes compete for the exp2 unit, and causal at
 //          D = 128, they pay.
-// kShortCausalMaxKeyTiles  (D = 64) the full kernel runs causal problems whose keys span at most
-//          this many tiles with ShortCausalTiles64 instead: two consumers of 64 rows, as at
-//          D = 128. Measured on the H200 (notes/worklog.md): 1.04x at N = 1024 and 1.07x at
-//          N = 512 (smaller query tiles: fewer rows masked on the diagonal, less of the last wave
-//          idle), 0.94x at N = 2048 and less beyond, where three consumers keep the tensor cores
-//          fed; non-causal, three consumers win at every N (0.92-0.98x with two at N <= 1024).
 // Shared memory per block: 1 KiB alignment slack + (2 kBlockM + 2 kStages kBlockN) x kHeadDim x
 // 2 bytes (sQ, sO, the K/V ring) + the mbarriers.
 template <int kHeadDim>
@@ -67,7 +61,6 @@ struct Tiles<64> {  // 177 KiB
   static constexpr int kBlockM = 192, kBlockN = 128, kStages = 4;
   static constexpr int kPersistentMaxKeyTiles = 8, kPersistentMaxKeyTilesCausal = 16;
   static constexpr bool kPingpongNonCausal = true;
-  static constexpr int kShortCausalMaxKeyTiles = 8;
 };
 template <>
 struct Tiles<128> {  // 193 KiB
@@ -76,31 +69,11 @@ struct Tiles<128> {  // 193 KiB
   static constexpr bool kPingpongNonCausal = false;
 };
 
-// The full kernel's tiles for short causal problems at D = 64 (Tiles<64>::kShortCausalMaxKeyTiles):
-// two consumers. The launcher runs them with the softmax/GEMM overlap at every tile count (as at
-// D = 128) and persistent: their items visit at most half as many key tiles as the keys span.
-struct ShortCausalTiles64 {
-  static constexpr int kBlockM = 128, kBlockN = 128, kStages = 4;
-};
-static_assert((Tiles<64>::kShortCausalMaxKeyTiles + 1) / 2 <= Tiles<64>::kPersistentMaxKeyTilesCausal,
-              "short causal items are within the persistent scheduler's range");
-
-// Whether a problem takes ShortCausalTiles64: the launcher, the io model and the grid check all
-// decide through this.
-constexpr bool short_causal_tiles(Variant variant, std::int64_t head_dim, bool causal, std::int64_t sk) {
-  return variant == Variant::full && head_dim == 64 && causal &&
-         (sk + Tiles<64>::kBlockN - 1) / Tiles<64>::kBlockN <= Tiles<64>::kShortCausalMaxKeyTiles;
-}
-
 // The head dims the kernel is instantiated for (and the step claims).
 using HeadDims = HeadDimSet<64, 128>;
 
-// Host view of the tiles a problem runs with (the io model and the grid check need it).
-constexpr TileShape tile_shape(Variant variant, std::int64_t head_dim, bool causal, std::int64_t sk) {
-  return short_causal_tiles(variant, head_dim, causal, sk)
-             ? TileShape{ShortCausalTiles64::kBlockM, ShortCausalTiles64::kBlockN}
-             : fa::tile_shape<Tiles>(HeadDims{}, head_dim);
-}
+// Host view of the tiles (the io model and the grid check need it).
+constexpr TileShape tile_shape(std::int64_t head_dim) { return fa::tile_shape<Tiles>(HeadDims{}, head_dim); }
 
 // One kernel launch over B * H * ceil(Sq / kBlockM) work items (the grid where not persistent:
 // one flat dimension, so the count must stay below 2^31). a.d must be one of HeadDims and the
