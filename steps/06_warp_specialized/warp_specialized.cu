@@ -12,8 +12,7 @@
 //     wgmma is asynchronous: the warpgroup issues it, keeps computing, and waits for it later.
 //   - Warp specialisation: a producer warpgroup, whose thread 0 only issues TMA loads and which
 //     gives registers back (setmaxnreg.dec), and kBlockM / 64 consumer warpgroups (two at
-//     D = 128 and for short causal problems at D = 64, three otherwise at D = 64) that only
-//     compute (setmaxnreg.inc). They talk through mbarriers in shared memory: full[stage]
+//     D = 128, three at D = 64) that only compute (setmaxnreg.inc). They talk through mbarriers in shared memory: full[stage]
 //     (producer -> consumers: the bytes have landed) and empty[stage] (consumers -> producer: the
 //     stage may be overwritten), for K and for V separately.
 //   - Scheduling: the consumers take turns issuing their GEMMs (pingpong, one named barrier
@@ -36,6 +35,8 @@
 //   - New in the order of the work: the query tiles are cut from the end of the sequence, so
 //     that a ragged tile is the cheapest one under the causal mask, and causal items that run
 //     one block each go heaviest first across a chunk of heads, not head by head (work_tile).
+//     Causal, in the persistent kernel at D = 64, each consumer computes only the key tiles its
+//     own 64 rows see, not all those of its 192-row tile (kOwnKeyRange).
 //
 // Thread-to-data mapping (a work item = one (batch, head) and kBlockM query rows):
 //   block          <- work items: item blockIdx.x (a head and a query tile counted from the end
@@ -178,8 +179,8 @@ struct Config {
   static constexpr int kSlicesS = kBlockN / kSliceCols;   // n8 slices across a row of S
   static constexpr int kSlicesO = kHeadDim / kSliceCols;  // n8 slices across a row of O
   // The softmax's row max and sum as trees with two consumers, as running chains with three
-  // (measured on the H200, notes/worklog.md: with two consumers the trees up to 1.4% faster at
-  // D = 128 and 1.6-2.9% at D = 64; with three, 1-3% slower).
+  // (measured on the H200, notes/worklog.md: with two consumers, D = 128, the trees up to 1.4%
+  // faster; with three, D = 64, 1-3% slower).
   static constexpr bool kTreeFolds = kConsumers == 2;
 
   static_assert(kBlockM % kWgmmaM == 0 && (kConsumers == 2 || kConsumers == 3),
