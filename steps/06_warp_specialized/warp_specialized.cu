@@ -605,9 +605,11 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
   // rows see and masks from the first its rows do not all see whole; the other warpgroups find
   // the tensor cores free meanwhile. Measured on the H200 (notes/worklog.md): in the persistent
   // kernel 1.025x at D = 64 causal N = 2048 and 1.01x at 4096; in the one-block-per-item
-  // kernels (D = 64 causal, N >= 8192) the same code ran 3.5% slower although it skips the same
-  // work (their tile loop unchanged but for two instructions; not explained further), so they,
-  // and the 128-row tiles, where nothing is skipped at these shapes, take the tile's range.
+  // kernels (D = 64 causal, N >= 8192) the same code ran 2-3.5% slower although it skips the
+  // same work: there ptxas packs the tile loop's 66 exp2 into 213 instructions instead of 256,
+  // and the stalls on the full MIO queue rise from 0.57 to 0.76 cycles per instruction
+  // (Nsight). So they, and the 128-row tiles, where nothing is skipped at these shapes, take
+  // the tile's range.
   constexpr bool kOwnKeyRange = kCausal && kPersistent && kBlockM > kBlockN;
   int ring = 0, q_round = 0;
   auto stage = [&](int t) { return (ring + t) % kStages; };        // stage of key tile t of w
