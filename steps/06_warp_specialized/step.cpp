@@ -26,8 +26,8 @@ Step variant_step(warp_specialized::Variant variant, std::string id, std::string
     return flat_grid_refusal(id, p.bh(), p.sq, warp_specialized::tile_shape(p.d).block_m);
   };
   s.io = [](const Problem& p) {
-    // As steps 04 and 05 (common/io_model.hpp), with the tiles this problem runs with, cut from
-    // the end of the sequence; K and V rows past Sk are zero-filled by the TMA, not read.
+    // As steps 04 and 05 (common/io_model.hpp), with this step's tiles, cut from the end of the
+    // sequence; K and V rows past Sk are zero-filled by the TMA, not read.
     const TileShape t = warp_specialized::tile_shape(p.d);
     if (t.block_m == 0) return compulsory_io(p);
     return flash_io(p, t.block_m, t.block_n, "flash3_kernel", QueryTiles::from_end);

@@ -139,15 +139,13 @@ struct Params {
                         // (work_tile); divides B * H
 };
 
-// Per head dim and variant (the header's Tiles<D>): everything the kernel derives from the tile
-// sizes.
+// Per head dim and variant: everything the kernel derives from the tile sizes in the header.
 template <int kHeadDim_, Variant kVariant>
 struct Config {
-  using Tile = Tiles<kHeadDim_>;
   static constexpr int kHeadDim = kHeadDim_;
-  static constexpr int kBlockM = Tile::kBlockM;
-  static constexpr int kBlockN = Tile::kBlockN;
-  static constexpr int kStages = Tile::kStages;
+  static constexpr int kBlockM = Tiles<kHeadDim>::kBlockM;
+  static constexpr int kBlockN = Tiles<kHeadDim>::kBlockN;
+  static constexpr int kStages = Tiles<kHeadDim>::kStages;
   static constexpr int kConsumers = kBlockM / kWgmmaM;  // consumer warpgroups: 64 rows each
   static constexpr int kConsumerWarps = kConsumers * kWarpgroupWarps;  // arrivals that free a stage
 
@@ -693,7 +691,9 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         const int row = lane_row0 + kHalfRows * h;
-        const int key_end = kCausal ? min(p.sk, (row + 1 - p.sq) + p.sk) : p.sk;  // row sees [0, key_end)
+        // The row sees [0, key_end): keys_seen without its clamp at 0, which the compare below
+        // does not need (an end at or below 0 masks every key alike).
+        const int key_end = kCausal ? min(p.sk, (row + 1 - p.sq) + p.sk) : p.sk;
 #pragma unroll
         for (int j = 0; j < C::kSlicesS; ++j)
 #pragma unroll

@@ -72,7 +72,7 @@ struct Tiles<128> {  // 193 KiB
 // The head dims the kernel is instantiated for (and the step claims).
 using HeadDims = HeadDimSet<64, 128>;
 
-// Host view of the tiles (the io model and the grid check need it).
+// Host view of Tiles<D> for a run-time head dim (the io model and the grid check need it).
 constexpr TileShape tile_shape(std::int64_t head_dim) { return fa::tile_shape<Tiles>(HeadDims{}, head_dim); }
 
 // One kernel launch over B * H * ceil(Sq / kBlockM) work items (the grid where not persistent:
