@@ -18,6 +18,21 @@ __device__ __forceinline__ float exp2_fast(float x) {
   return y;
 }
 
+// 1 / x and log2(x) on the MUFU unit, for the epilogue's row sums l >= 1 (the row max's own term
+// is 1): without -use_fast_math, 1.f / l and log2f(l) compile to a Newton step with a call for
+// the denormal range and to a ten-term polynomial, a dependency chain of hundreds of clocks at
+// the end of every work item. Relative error about 2^-22, far below the LSE tolerance (2e-4).
+__device__ __forceinline__ float rcp_fast(float x) {
+  float y;
+  asm("rcp.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+__device__ __forceinline__ float log2_fast(float x) {
+  float y;
+  asm("lg2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
 // Two floats rounded to 16 bits (T = __nv_bfloat16 or __half) and packed into one register,
 // `lo` in the low half: the order of an mma / wgmma A-operand register (lower column first).
 template <class T>

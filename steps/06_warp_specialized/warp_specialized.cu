@@ -21,9 +21,9 @@
 //     so the softmax of tile j runs while that P V is on the tensor cores (intra-warpgroup
 //     overlap).
 //   - O leaves through sO with a TMA store (one thread of each consumer warpgroup issues it), so
-//     the consumers' epilogue is their shared-memory stores of O, with no reads back from sO and
-//     no global addresses; only the rows of a ragged first tile are stored by the threads, as in
-//     step 05.
+//     the consumers' epilogue is their shared-memory stores of O (stmatrix: four 8 x 8 matrices
+//     per instruction), with no reads back from sO and no global addresses; only the rows of a
+//     ragged first tile are stored by the threads, as in step 05.
 //   - Persistent blocks (where work items are short): one block per SM walks the query tiles,
 //     so the next tile's Q and K/V loads run during this one's last P V and epilogue; O gets its
 //     own staging buffer sO for that (for_each_item, launch_causal).
@@ -267,6 +267,16 @@ __device__ __forceinline__ void bulk_wait() { asm volatile("cp.async.bulk.wait_g
 // Makes this thread's generic-proxy writes to shared memory visible to the async proxy (the TMA).
 __device__ __forceinline__ void fence_proxy_async_shared() {
   asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+}
+
+// stmatrix: the warp stores four 8 x 8 matrices of 16-bit elements. Lane l gives the shared
+// address of row l % 8 of matrix l / 8; register i holds the lane's two elements of matrix i,
+// row lane / 4, columns 2 (lane % 4) and + 1: the layout of an n8 slice of a wgmma accumulator.
+__device__ __forceinline__ void stmatrix_x4(std::uint32_t addr, std::uint32_t r0, std::uint32_t r1, std::uint32_t r2,
+                                            std::uint32_t r3) {
+  asm volatile("stmatrix.sync.aligned.m8n8.x4.shared.b16 [%0], {%1, %2, %3, %4};\n" ::"r"(addr), "r"(r0), "r"(r1),
+               "r"(r2), "r"(r3)
+               : "memory");
 }
 
 // Fetches a tensor map (a kernel parameter) into the TMA unit's cache ahead of the first load.
@@ -616,6 +626,15 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
   // first turn when they are done. Measured: 1.03x at D = 64 causal N = 2048, 1.04x at 4096.
   constexpr bool kOwnKeyRange = kCausal && kPersistent && kBlockM > kBlockN;
   constexpr bool kEarlyEpilogue = kOwnKeyRange && C::kWarpSpecialized;
+  // The epilogue's 1 / l and log2(l) on the MUFU unit and O staged with stmatrix (4 instructions
+  // per thread at D = 64 instead of 16 stores). The IEEE 1.f / l and log2f(l) are a Newton step
+  // with a call and a ten-term polynomial: with the quad shuffles before them, 900-1000 of an
+  // epilogue's 2400-2700 clocks (clock64 stamps, D = 64 causal N = 2048). Measured on the H200 in the
+  // full kernel (notes/worklog.md): 1.01-1.07x at N <= 2048, 0.99-1.02x beyond; but in the
+  // kOwnKeyRange kernels, whose tile loop ptxas then scheduled differently (618 -> 621
+  // instructions), 1.08x at D = 64 causal N = 512 and 0.98x at 4096, so those keep the 32-bit
+  // stores and the IEEE functions.
+  constexpr bool kFastEpilogue = !kOwnKeyRange;
   // A warpgroup's last row is at most kBlockN rows before the tile's, so one whose rows exist
   // sees every key tile of the item or all but the last (or the item has one key tile). Only the
   // ragged first tile's warpgroups without rows leave the ring before the last tile.
@@ -945,8 +964,13 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
       float l = l_i[h];
       l += __shfl_xor_sync(kFullWarp, l, 1);
       l += __shfl_xor_sync(kFullWarp, l, 2);
-      inv_l[h] = l > 0.f ? 1.f / l : 0.f;  // a row that saw no key: O = 0, not 0 / 0
-      lse[h] = l > 0.f ? (m_i[h] * p.scale_log2 + log2f(l)) * kLn2 : -CUDART_INF_F;
+      if constexpr (kFastEpilogue) {
+        inv_l[h] = l > 0.f ? rcp_fast(l) : 0.f;  // a row that saw no key: O = 0, not 0 / 0
+        lse[h] = l > 0.f ? (m_i[h] * p.scale_log2 + log2_fast(l)) * kLn2 : -CUDART_INF_F;
+      } else {
+        inv_l[h] = l > 0.f ? 1.f / l : 0.f;
+        lse[h] = l > 0.f ? (m_i[h] * p.scale_log2 + log2f(l)) * kLn2 : -CUDART_INF_F;
+      }
     }
 
     // Stage O in this warpgroup's own rows of sO (the other consumers only touch their own
@@ -957,14 +981,31 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
     if (tid == 0) bulk_wait_read();  // protects sO: the previous item's store has read it
     named_barrier_sync(C::kBarrierEpilogue + consumer, kWarpgroupThreads);  // protects sO: as above, for
                                                                           // all four warps
+    if constexpr (kFastEpilogue) {
+      // One stmatrix.x4 per two n8 slices j0, j0 + 1 of O: matrix i is slice j0 + i / 2, rows
+      // 8 (i % 2) .. + 7 of the warp's 16, whose 8 columns are one 16-byte chunk of each row of
+      // sO. Lane l addresses row l % 8 of matrix l / 8.
 #pragma unroll
-    for (int j = 0; j < C::kSlicesO; ++j)
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const int row = lane_tile_row + kHalfRows * h;  // tile row
-        *reinterpret_cast<std::uint32_t*>(smem_o + swizzled_offset<kBlockM>(row, kSliceCols * j + 2 * quad)) =
-            pack2<T>(rO[4 * j + 2 * h] * inv_l[h], rO[4 * j + 2 * h + 1] * inv_l[h]);
+      for (int j0 = 0; j0 < C::kSlicesO; j0 += 2) {
+        const int i = lane / kSliceCols;
+        auto packed = [&](int j, int h) {
+          return pack2<T>(rO[4 * j + 2 * h] * inv_l[h], rO[4 * j + 2 * h + 1] * inv_l[h]);
+        };
+        const int row = wg_row0 + warp * kWarpRows + kHalfRows * (i % 2) + lane % kSliceCols;  // tile row
+        stmatrix_x4(sO + swizzled_offset<kBlockM>(row, kSliceCols * (j0 + i / 2)), packed(j0, 0), packed(j0, 1),
+                    packed(j0 + 1, 0), packed(j0 + 1, 1));
       }
+    } else {
+      // Each lane's two elements of every n8 slice and row, one 32-bit store each.
+#pragma unroll
+      for (int j = 0; j < C::kSlicesO; ++j)
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const int row = lane_tile_row + kHalfRows * h;  // tile row
+          *reinterpret_cast<std::uint32_t*>(smem_o + swizzled_offset<kBlockM>(row, kSliceCols * j + 2 * quad)) =
+              pack2<T>(rO[4 * j + 2 * h] * inv_l[h], rO[4 * j + 2 * h + 1] * inv_l[h]);
+        }
+    }
     fence_proxy_async_shared();  // each thread's sO writes, visible to the TMA
     named_barrier_sync(C::kBarrierEpilogue + consumer, kWarpgroupThreads);  // protects sO: the warpgroup's
                                                                           // O rows are complete
