@@ -620,17 +620,17 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
   // (Nsight). So they, and the 128-row tiles, where nothing is skipped at these shapes, take
   // the tile's range.
   //   A warpgroup that sees fewer key tiles also leaves the pingpong ring for the tiles it does
-  // not compute (the turn of key tile t goes round the warpgroups with t < n_wg only) and, with
-  // a producer, writes its O before it passes those tiles (kEarlyEpilogue): its epilogue runs
-  // while the others compute the item's last key tile, and it is ready for the next item's
+  // not compute (the turn of key tile t > 0 goes round the warpgroups with t < n_wg only) and,
+  // with a producer, writes its O before it passes those tiles (kEarlyEpilogue): its epilogue
+  // runs while the others compute the item's last key tile, and it is ready for the next item's
   // first turn when they are done. Measured: 1.03x at D = 64 causal N = 2048, 1.04x at 4096.
   constexpr bool kOwnKeyRange = kCausal && kPersistent && kBlockM > kBlockN;
   constexpr bool kEarlyEpilogue = kOwnKeyRange && C::kWarpSpecialized;
   // The epilogue's 1 / l and log2(l) on the MUFU unit and O staged with stmatrix (4 instructions
   // per thread at D = 64 instead of 16 stores). The IEEE 1.f / l and log2f(l) are a Newton step
   // with a call and a ten-term polynomial: with the quad shuffles before them, 900-1000 of an
-  // epilogue's 2400-2700 clocks (clock64 stamps, D = 64 causal N = 2048). Measured on the H200 in the
-  // full kernel (notes/worklog.md): 1.01-1.07x at N <= 2048, 0.99-1.02x beyond; but in the
+  // epilogue's 2400-2700 clocks (clock64 stamps, D = 64 causal N = 2048). Measured on the H200
+  // in the full kernel (notes/worklog.md): 1.01-1.07x at N <= 2048, 0.99-1.02x beyond; but in the
   // kOwnKeyRange kernels, whose tile loop ptxas then scheduled differently (618 -> 621
   // instructions), 1.08x at D = 64 causal N = 512 and 0.98x at 4096, so those keep the 32-bit
   // stores and the IEEE functions.
@@ -804,8 +804,8 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
   for_each_item<kPersistent, kPairs>(p, [&](int item) {
     w = work_tile<kBlockM, kBlockN, kCausal, kPersistent>(p, item);
     const int lane_row0 = w.q0 + lane_tile_row;  // this lane's first query row
-    // This warpgroup's rows are [wg_first, wg_first + 64) of the sequence; none exists when
-    // all lie before row 0 (the ragged first tile).
+    // Consumer c's rows are [q0 + 64 c, q0 + 64 c + 64) of the sequence; none exists when all
+    // lie before row 0 (the ragged first tile).
     if constexpr (kOwnKeyRange) {
       // Key tiles of consumer c: those its last row sees.
       auto consumer_tiles = [&](int c) {
