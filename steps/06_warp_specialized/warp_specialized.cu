@@ -1159,10 +1159,10 @@ void launch(const AttnArgs& a, cudaStream_t stream) {
 template <class T, int kHeadDim, Variant kVariant>
 void launch_causal(const AttnArgs& a, cudaStream_t stream) {
   // The full kernel leaves the pingpong out where it does not pay (measured:
-  // Tiles<D>::kPingpongNonCausal); the ablations keep their one kernel everywhere.
-  if constexpr (kVariant == Variant::full)
-    if (!a.causal && !Tiles<kHeadDim>::kPingpongNonCausal)
-      return launch_causal<T, kHeadDim, Variant::no_pingpong>(a, stream);
+  // Tiles<D>::kPingpongNonCausal): its non-causal problems run the no_pingpong kernels, and its
+  // own non-causal kernels are not compiled. The ablations keep their one kernel everywhere.
+  constexpr Variant kNonCausal =
+      kVariant == Variant::full && !Tiles<kHeadDim>::kPingpongNonCausal ? Variant::no_pingpong : kVariant;
   const std::int64_t key_tiles = (a.sk + Tiles<kHeadDim>::kBlockN - 1) / Tiles<kHeadDim>::kBlockN;
   // The persistent scheduler where work items are short (measured crossover: Tiles<D>); one
   // block per item where they are long, and always in the no_persistent ablation.
@@ -1172,8 +1172,9 @@ void launch_causal(const AttnArgs& a, cudaStream_t stream) {
   if constexpr (kVariant != Variant::no_persistent)
     if (mean_key_tiles <= max_key_tiles)
       return a.causal ? launch<T, kHeadDim, true, kVariant, true>(a, stream)
-                      : launch<T, kHeadDim, false, kVariant, true>(a, stream);
-  a.causal ? launch<T, kHeadDim, true, kVariant, false>(a, stream) : launch<T, kHeadDim, false, kVariant, false>(a, stream);
+                      : launch<T, kHeadDim, false, kNonCausal, true>(a, stream);
+  a.causal ? launch<T, kHeadDim, true, kVariant, false>(a, stream)
+           : launch<T, kHeadDim, false, kNonCausal, false>(a, stream);
 }
 
 template <class T, int kHeadDim>
