@@ -626,15 +626,17 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
   // first turn when they are done. Measured: 1.03x at D = 64 causal N = 2048, 1.04x at 4096.
   constexpr bool kOwnKeyRange = kCausal && kPersistent && kBlockM > kBlockN;
   constexpr bool kEarlyEpilogue = kOwnKeyRange && C::kWarpSpecialized;
-  // The epilogue's 1 / l and log2(l) on the MUFU unit and O staged with stmatrix (4 instructions
-  // per thread at D = 64 instead of 16 stores). The IEEE 1.f / l and log2f(l) are a Newton step
-  // with a call and a ten-term polynomial: with the quad shuffles before them, 900-1000 of an
-  // epilogue's 2400-2700 clocks (clock64 stamps, D = 64 causal N = 2048). Measured on the H200
-  // in the full kernel (notes/worklog.md): 1.01-1.07x at N <= 2048, 0.99-1.02x beyond; but in the
-  // kOwnKeyRange kernels, whose tile loop ptxas then scheduled differently (618 -> 621
-  // instructions), 1.08x at D = 64 causal N = 512 and 0.98x at 4096, so those keep the 32-bit
-  // stores and the IEEE functions.
-  constexpr bool kFastEpilogue = !kOwnKeyRange;
+  // The epilogue's 1 / l and log2(l) are on the MUFU unit (rcp_fast, log2_fast; the IEEE
+  // 1.f / l and log2f(l) are a Newton step with a call and a ten-term polynomial: with the quad
+  // shuffles before them, 900-1000 of an epilogue's 2400-2700 clocks, clock64 stamps at D = 64
+  // causal N = 2048), and O is staged with stmatrix (4 instructions per thread at D = 64 instead
+  // of 16 stores), except in the kOwnKeyRange kernels, which keep the 32-bit stores. Measured on
+  // the H200 (notes/worklog.md): both, in the full kernel, 1.01-1.07x at N <= 2048 and
+  // 0.99-1.02x beyond; in the kOwnKeyRange kernels, whose tile loop ptxas schedules anew with
+  // any change to the epilogue, both 1.07x at D = 64 causal N = 512 and 0.99x at 4096, the MUFU
+  // functions alone 1.05x and 0.99-1.00x, with the full kernel then faster than no_pingpong at
+  // every N.
+  constexpr bool kStmatrixO = !kOwnKeyRange;
   // A warpgroup's last row is at most kBlockN rows before the tile's, so one whose rows exist
   // sees every key tile of the item or all but the last (or the item has one key tile). Only the
   // ragged first tile's warpgroups without rows leave the ring before the last tile.
@@ -666,19 +668,34 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
   // consumer 0, so after the last one consumer 0 takes up that final hand-over, and every barrier
   // ends the kernel complete. With kOwnKeyRange the last consumer hands the turns of an item's
   // later key tiles to first_mid and first_last: the consumers before them have left the ring.
+  // When all of them have, the ring of those tiles is the last consumer alone (alone_from): it
+  // neither hands itself the turn nor waits for it.
   constexpr int kTurnThreads = 2 * kWarpgroupThreads;
   const int next_consumer = consumer + 1 == C::kConsumers ? 0 : consumer + 1;
-  auto turn_begin = [&] {
-    if constexpr (C::kPingpong) named_barrier_sync(kBarrierTurn + consumer, kTurnThreads);
-  };
   // The first consumer to take the turn of key tile t of the item (t = n_tiles: the next item's
   // first turn, which is consumer 0's). Every consumer takes tile 0's turn, even one without
   // key tiles, so that each item starts at consumer 0.
   auto first_turn = [&](int t) { return t == 0 || t >= w.n_tiles ? 0 : t == w.n_tiles - 1 ? first_last : first_mid; };
+  // kOwnKeyRange, set per item: from this key tile to the item's last the last consumer takes
+  // the turns alone (n_tiles: never; always n_tiles for the other consumers).
+  int alone_from = 0;
+  auto alone = [&](int t) { return t >= alone_from && t < w.n_tiles; };
+  // Waits for the turn of key tile t.
+  auto turn_begin = [&](int t) {
+    if constexpr (C::kPingpong) {
+      if constexpr (kOwnKeyRange)
+        if (alone(t)) return;
+      named_barrier_sync(kBarrierTurn + consumer, kTurnThreads);
+    }
+  };
   // Hands the turn on; the next turn is for key tile t_next.
   auto turn_end = [&](int t_next) {
-    const int next = kOwnKeyRange && next_consumer == 0 ? first_turn(t_next) : next_consumer;
-    if constexpr (C::kPingpong) named_barrier_arrive(kBarrierTurn + next, kTurnThreads);
+    if constexpr (C::kPingpong) {
+      if constexpr (kOwnKeyRange)
+        if (alone(t_next)) return;
+      const int next = kOwnKeyRange && next_consumer == 0 ? first_turn(t_next) : next_consumer;
+      named_barrier_arrive(kBarrierTurn + next, kTurnThreads);
+    }
   };
   if constexpr (C::kPingpong)
     if (next_consumer == 0) named_barrier_arrive(kBarrierTurn, kTurnThreads);
@@ -821,6 +838,8 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
         first_mid += consumer_tiles(c) == 0;
         first_last += consumer_tiles(c) < w.n_tiles;
       }
+      constexpr int kLast = C::kConsumers - 1;
+      alone_from = consumer != kLast ? w.n_tiles : first_mid == kLast ? 1 : first_last == kLast ? w.n_tiles - 1 : w.n_tiles;
     } else {
       n_wg = w.n_tiles;
       n_unmasked = w.n_unmasked;
@@ -848,13 +867,13 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
         issue_ahead(t);
         mbarrier_wait(full_k(stage(t)), phase(t));
         if constexpr (!kOwnKeyRange) {
-          turn_begin();
+          turn_begin(t);
           turn_end(C::kOverlap ? t + 1 : t);
         }
         release_k(t);
         mbarrier_wait(full_v(stage(t)), phase(t));
         if constexpr (!kOwnKeyRange && !C::kOverlap) {
-          turn_begin();
+          turn_begin(t);
           turn_end(t + 1);
         }
         release(empty_v(stage(t)));
@@ -880,7 +899,7 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
             // Tile 0: S alone.
             issue_ahead(0);
             mbarrier_wait(full_k(stage(0)), phase(0));  // protects sK: K tile 0 has landed
-            turn_begin();
+            turn_begin(0);
             issue_s(stage(0));
             turn_end(1);
             wgmma_wait<0>();  // S_0 is done: rS may be read, its sK released
@@ -892,7 +911,7 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
             for (int t = 1; t < n_wg; ++t) {
               issue_ahead(t);
               mbarrier_wait(full_k(stage(t)), phase(t));  // protects sK: K tile t has landed
-              turn_begin();
+              turn_begin(t);
               issue_s(stage(t));
               rescale_o();  // alpha of tile t - 1, while S_t runs; before P_{t-1} V_{t-1} is added
               mbarrier_wait(full_v(stage(t - 1)), phase(t - 1));  // protects sV: V tile t - 1 has landed
@@ -922,7 +941,7 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
             for (int t = 0; t < n_wg; ++t) {
               issue_ahead(t);
               mbarrier_wait(full_k(stage(t)), phase(t));  // protects sK: K tile t has landed
-              turn_begin();
+              turn_begin(t);
               issue_s(stage(t));
               turn_end(t);  // the next turn is this tile's P V
               wgmma_wait<0>();  // S_t is done: rS may be read, its sK released
@@ -932,7 +951,7 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
               rescale_o();
               convert_p();
               mbarrier_wait(full_v(stage(t)), phase(t));  // protects sV: V tile t has landed
-              turn_begin();
+              turn_begin(t);
               issue_o(stage(t));
               turn_end(t + 1);
               wgmma_wait<0>();  // P_t V_t is done: rO may be rescaled, rP rewritten, its sV released
@@ -942,10 +961,10 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
           }
         } else if constexpr (kOwnKeyRange) {
           // No key tile for these rows: only tile 0's turn (two without the overlap).
-          turn_begin();
+          turn_begin(0);
           turn_end(C::kOverlap ? 1 : 0);
           if constexpr (!C::kOverlap) {
-            turn_begin();
+            turn_begin(0);
             turn_end(1);
           }
         }
@@ -964,13 +983,8 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
       float l = l_i[h];
       l += __shfl_xor_sync(kFullWarp, l, 1);
       l += __shfl_xor_sync(kFullWarp, l, 2);
-      if constexpr (kFastEpilogue) {
-        inv_l[h] = l > 0.f ? rcp_fast(l) : 0.f;  // a row that saw no key: O = 0, not 0 / 0
-        lse[h] = l > 0.f ? (m_i[h] * p.scale_log2 + log2_fast(l)) * kLn2 : -CUDART_INF_F;
-      } else {
-        inv_l[h] = l > 0.f ? 1.f / l : 0.f;
-        lse[h] = l > 0.f ? (m_i[h] * p.scale_log2 + log2f(l)) * kLn2 : -CUDART_INF_F;
-      }
+      inv_l[h] = l > 0.f ? rcp_fast(l) : 0.f;  // a row that saw no key: O = 0, not 0 / 0
+      lse[h] = l > 0.f ? (m_i[h] * p.scale_log2 + log2_fast(l)) * kLn2 : -CUDART_INF_F;
     }
 
     // Stage O in this warpgroup's own rows of sO (the other consumers only touch their own
@@ -981,7 +995,7 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
     if (tid == 0) bulk_wait_read();  // protects sO: the previous item's store has read it
     named_barrier_sync(C::kBarrierEpilogue + consumer, kWarpgroupThreads);  // protects sO: as above, for
                                                                           // all four warps
-    if constexpr (kFastEpilogue) {
+    if constexpr (kStmatrixO) {
       // One stmatrix.x4 per two n8 slices j0, j0 + 1 of O: matrix i is slice j0 + i / 2, rows
       // 8 (i % 2) .. + 7 of the warp's 16, whose 8 columns are one 16-byte chunk of each row of
       // sO. Lane l addresses row l % 8 of matrix l / 8.
@@ -1046,7 +1060,7 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
   });
   if (tid == 0) bulk_wait();  // the last TMA store is complete before the block and its sO go
   if constexpr (C::kPingpong)
-    if (consumer == 0) turn_begin();  // the last consumer's final hand-over (see turn_end)
+    if (consumer == 0) turn_begin(0);  // the last consumer's final hand-over (see turn_end)
 #else
   __trap();  // built without sm_90a code: the launcher refuses before this can run
 #endif
@@ -1158,11 +1172,10 @@ void launch(const AttnArgs& a, cudaStream_t stream) {
 
 template <class T, int kHeadDim, Variant kVariant>
 void launch_causal(const AttnArgs& a, cudaStream_t stream) {
-  // The full kernel leaves the pingpong out where it does not pay (measured:
-  // Tiles<D>::kPingpongNonCausal): its non-causal problems run the no_pingpong kernels, and its
-  // own non-causal kernels are not compiled. The ablations keep their one kernel everywhere.
-  constexpr Variant kNonCausal =
-      kVariant == Variant::full && !Tiles<kHeadDim>::kPingpongNonCausal ? Variant::no_pingpong : kVariant;
+  // The full kernel leaves the pingpong out where it does not pay (measured: Tiles<D>::kPingpong):
+  // there it runs the no_pingpong kernels, and its own kernels are not compiled. The ablations
+  // keep their one kernel everywhere.
+  constexpr Variant kRun = kVariant == Variant::full && !Tiles<kHeadDim>::kPingpong ? Variant::no_pingpong : kVariant;
   const std::int64_t key_tiles = (a.sk + Tiles<kHeadDim>::kBlockN - 1) / Tiles<kHeadDim>::kBlockN;
   // The persistent scheduler where work items are short (measured crossover: Tiles<D>); one
   // block per item where they are long, and always in the no_persistent ablation.
@@ -1171,10 +1184,10 @@ void launch_causal(const AttnArgs& a, cudaStream_t stream) {
       a.causal ? Tiles<kHeadDim>::kPersistentMaxKeyTilesCausal : Tiles<kHeadDim>::kPersistentMaxKeyTiles;
   if constexpr (kVariant != Variant::no_persistent)
     if (mean_key_tiles <= max_key_tiles)
-      return a.causal ? launch<T, kHeadDim, true, kVariant, true>(a, stream)
-                      : launch<T, kHeadDim, false, kNonCausal, true>(a, stream);
-  a.causal ? launch<T, kHeadDim, true, kVariant, false>(a, stream)
-           : launch<T, kHeadDim, false, kNonCausal, false>(a, stream);
+      return a.causal ? launch<T, kHeadDim, true, kRun, true>(a, stream)
+                      : launch<T, kHeadDim, false, kRun, true>(a, stream);
+  a.causal ? launch<T, kHeadDim, true, kRun, false>(a, stream)
+           : launch<T, kHeadDim, false, kRun, false>(a, stream);
 }
 
 template <class T, int kHeadDim>

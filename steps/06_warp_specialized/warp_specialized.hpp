@@ -45,13 +45,13 @@ enum class Variant {
 //          wins earlier. Measured at D = 128: the persistent kernel still wins at 16 key tiles
 //          (N = 4096), one block per item at 32 (N = 8192); at D = 64 it still wins at 16
 //          (N = 4096).
-// kPingpongNonCausal  whether the full kernel takes turns between its consumers on non-causal
-//          problems; where not, it runs the no_pingpong kernel. Measured on the H200
-//          (notes/worklog.md): at D = 128 non-causal the turns cost 0.1-0.5% (N = 512-8192, three
-//          runs): with the overlap each warpgroup already keeps a P V queued behind its S, and two
-//          warpgroups' GEMMs are enough to fill the tensor cores while one runs its softmax. At
-//          D = 64, where three warpgroups' softmaxes compete for the exp2 unit, and causal at
-//          D = 128, they pay.
+// kPingpong  whether the full kernel takes turns between its consumers; where not, it runs the
+//          no_pingpong kernel. Measured on the H200 (notes/worklog.md): at D = 128 the turns cost
+//          0.1-0.5% non-causal (N = 512-8192, three runs) and, once the epilogue was shortened,
+//          0.1-1.2% causal (N = 1024-4096, three rounds; a tie at 512): with the overlap each
+//          warpgroup already keeps a P V queued behind its S, and two warpgroups' GEMMs are
+//          enough to fill the tensor cores while one runs its softmax. At D = 64, where three
+//          warpgroups' softmaxes compete for the exp2 unit, they pay (1.03-1.11x).
 // Shared memory per block: 1 KiB alignment slack + (2 kBlockM + 2 kStages kBlockN) x kHeadDim x
 // 2 bytes (sQ, sO, the K/V ring) + the mbarriers.
 template <int kHeadDim>
@@ -60,13 +60,13 @@ template <>
 struct Tiles<64> {  // 177 KiB
   static constexpr int kBlockM = 192, kBlockN = 128, kStages = 4;
   static constexpr int kPersistentMaxKeyTiles = 8, kPersistentMaxKeyTilesCausal = 16;
-  static constexpr bool kPingpongNonCausal = true;
+  static constexpr bool kPingpong = true;
 };
 template <>
 struct Tiles<128> {  // 193 KiB
   static constexpr int kBlockM = 128, kBlockN = 128, kStages = 2;
   static constexpr int kPersistentMaxKeyTiles = 32, kPersistentMaxKeyTilesCausal = 16;
-  static constexpr bool kPingpongNonCausal = false;
+  static constexpr bool kPingpong = false;
 };
 
 // The head dims the kernel is instantiated for (and the step claims).
