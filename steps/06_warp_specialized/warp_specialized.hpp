@@ -38,8 +38,10 @@ enum class Variant {
 //          (notes/worklog.md): persistence hides each item's prologue and epilogue, which pays
 //          for short items; for long ones the hardware's dynamic block assignment and a kernel
 //          without the item loop (fewer live registers) win. At D = 64, items of 16 key tiles
-//          (N = 2048) already run faster one block each (0.5-1.3% in two sweeps), those of 8
-//          (N = 1024) persistent (4%).
+//          (N = 2048) ran 0.5-1.3% faster one block each until the epilogue got shorter (MUFU
+//          1 / l and log2, stmatrix, which also took the persistent kernel's spills); since, the
+//          persistent kernel is 1.05-1.06x there (three rounds); at 32 (N = 4096) not measured
+//          since. At D = 128, 64 key tiles (N = 8192) measured a tie (1.00x).
 // kPersistentMaxKeyTilesCausal  the same for causal items (about Sk / kBlockN / 2 on average),
 //          whose one-block-per-item kernel starts the heaviest items first (work_tile) and so
 //          wins earlier. Measured at D = 128: the persistent kernel still wins at 16 key tiles
@@ -59,7 +61,7 @@ struct Tiles;
 template <>
 struct Tiles<64> {  // 177 KiB
   static constexpr int kBlockM = 192, kBlockN = 128, kStages = 4;
-  static constexpr int kPersistentMaxKeyTiles = 8, kPersistentMaxKeyTilesCausal = 16;
+  static constexpr int kPersistentMaxKeyTiles = 16, kPersistentMaxKeyTilesCausal = 16;
   static constexpr bool kPingpong = true;
 };
 template <>
