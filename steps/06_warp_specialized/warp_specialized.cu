@@ -677,7 +677,9 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
   // key tiles, so that each item starts at consumer 0.
   auto first_turn = [&](int t) { return t == 0 || t >= w.n_tiles ? 0 : t == w.n_tiles - 1 ? first_last : first_mid; };
   // kOwnKeyRange, set per item: from this key tile to the item's last the last consumer takes
-  // the turns alone (n_tiles: never; always n_tiles for the other consumers).
+  // the turns alone (n_tiles: never; always n_tiles for the other consumers). It follows from
+  // first_mid and first_last (the tiles t > 0 where first_turn(t) is the last consumer), set once
+  // per item so that each turn in the tile loop costs two compares.
   int alone_from = 0;
   auto alone = [&](int t) { return t >= alone_from && t < w.n_tiles; };
   // Waits for the turn of key tile t.
