@@ -37,7 +37,9 @@
 //     one block each go heaviest first across a chunk of heads, not head by head (work_tile).
 //     Causal, in the persistent kernel at D = 64, each consumer computes only the key tiles its
 //     own 64 rows see, not all those of its 192-row tile (kOwnKeyRange); one that sees fewer
-//     leaves the pingpong ring for the rest and writes its O while the others finish the item.
+//     leaves the pingpong ring for the rest and writes its O while the others finish the item,
+//     and one whose rows see only the first half of their last key tile computes that half
+//     (kHalfLastTile).
 //
 // Thread-to-data mapping (a work item = one (batch, head) and kBlockM query rows):
 //   block          <- work items: item blockIdx.x (a head and a query tile counted from the end
@@ -185,7 +187,7 @@ struct Config {
   static_assert(kBlockM % kWgmmaM == 0 && (kConsumers == 2 || kConsumers == 3),
                 "two or three consumer warpgroups, each owning one wgmma M of rows");
   static_assert(kHeadDim % kSwizzleCols == 0, "rows split into 64-element (128-byte) swizzled blocks");
-  static_assert(kBlockN == 128, "S = Q K^T is one m64n128k16 chain (the only SS shape wrapped below)");
+  static_assert(kBlockN == 128, "S = Q K^T is one m64n128k16 chain, or m64n64k16 for a half tile");
   static_assert(kHeadDim == 64 || kHeadDim == 128, "O += P V is m64n64k16 or m64n128k16");
   static_assert(kBlockM <= 256 && kBlockN <= 256, "a TMA box has at most 256 rows");
   static_assert(kStages >= 2, "tile j + 1 loads while tile j is used");
@@ -332,10 +334,17 @@ __device__ __forceinline__ void wgmma_wait() {
 // The compiler sees a wgmma's accumulators as written when the instruction is issued; the
 // hardware writes them until the wait. An empty asm that "rewrites" each register, placed after
 // the wait, keeps every later read below the wait (and every earlier write above the issue).
+// order_first: the first kCount registers only, those a narrower wgmma wrote (an asm on the
+// others would read them, and so keep them live, for nothing).
+template <int kCount, int N>
+__device__ __forceinline__ void order_first(float (&r)[N]) {
+  static_assert(kCount <= N, "a prefix of the registers");
+#pragma unroll
+  for (int i = 0; i < kCount; ++i) asm volatile("" : "+f"(r[i])::"memory");
+}
 template <int N>
 __device__ __forceinline__ void order_registers(float (&r)[N]) {
-#pragma unroll
-  for (int i = 0; i < N; ++i) asm volatile("" : "+f"(r[i])::"memory");
+  order_first<N>(r);
 }
 
 // The accumulator operand lists of a wgmma: "+f" on d[0 .. N/2).
@@ -351,8 +360,15 @@ __device__ __forceinline__ void order_registers(float (&r)[N]) {
   "%24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, "   \
   "%46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}"
 
-// d (64 x 128, fp32) = [scale_d ? d : 0] + A (64 x 16, descriptor) * B (16 x 128, descriptor),
-// both K-major (imm-trans-a = imm-trans-b = 0). TYPE is "bf16" or "f16".
+// d (64 x N, fp32) = [scale_d ? d : 0] + A (64 x 16, descriptor) * B (16 x N, descriptor),
+// both K-major (imm-trans-a = imm-trans-b = 0). TYPE is "bf16" or "f16". N = 64 writes
+// d[0 .. 32): the accumulators of the first 64 columns in the n128 layout.
+#define FA_WGMMA_SS_N64(TYPE)                                                                       \
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"                                         \
+               "wgmma.mma_async.sync.aligned.m64n64k16.f32." TYPE "." TYPE " " FA_REGS32           \
+               ", %32, %33, p, 1, 1, 0, 0;\n}\n"                                                    \
+               : FA_ACC32                                                                           \
+               : "l"(desc_a), "l"(desc_b), "r"(scale_d))
 #define FA_WGMMA_SS_N128(TYPE)                                                                      \
   asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"                                         \
                "wgmma.mma_async.sync.aligned.m64n128k16.f32." TYPE "." TYPE " " FA_REGS64          \
@@ -374,13 +390,20 @@ __device__ __forceinline__ void order_registers(float (&r)[N]) {
                : FA_ACC64                                                                                       \
                : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(1))
 
-template <class T>
-__device__ __forceinline__ void wgmma_ss_n128(float (&d)[64], std::uint64_t desc_a, std::uint64_t desc_b,
-                                              int scale_d) {
-  if constexpr (std::is_same_v<T, __nv_bfloat16>)
-    FA_WGMMA_SS_N128("bf16");
-  else
-    FA_WGMMA_SS_N128("f16");
+template <class T, int N>
+__device__ __forceinline__ void wgmma_ss(float (&d)[64], std::uint64_t desc_a, std::uint64_t desc_b, int scale_d) {
+  static_assert(N == 64 || N == 128, "wrapped shapes: m64n64k16 and m64n128k16");
+  if constexpr (N == 64) {
+    if constexpr (std::is_same_v<T, __nv_bfloat16>)
+      FA_WGMMA_SS_N64("bf16");
+    else
+      FA_WGMMA_SS_N64("f16");
+  } else {
+    if constexpr (std::is_same_v<T, __nv_bfloat16>)
+      FA_WGMMA_SS_N128("bf16");
+    else
+      FA_WGMMA_SS_N128("f16");
+  }
 }
 
 template <class T, int N>
@@ -637,6 +660,17 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
   // functions alone 1.05x and 0.99-1.00x, with the full kernel then faster than no_pingpong at
   // every N.
   constexpr bool kStmatrixO = !kOwnKeyRange;
+  // Causal, a warpgroup whose last row's keys end in the first half of its last key tile sees
+  // nothing of that tile's second half, a 64 x 64 block masked whole: with 64-row warpgroups
+  // and 128-key tiles (Sq = Sk a multiple of 128) every other warpgroup-item. It computes that
+  // tile as a half tile (half_last, set per item): S = Q K^T over the stage's first 64 keys
+  // (m64n64k16), the softmax over those 32 accumulators, P V over the first four k16 steps. The
+  // loads are the same. Measured on the H200 (notes/worklog.md, three rounds, bf16 and fp16):
+  // 1.014-1.022x at D = 64 causal N = 512, 1.022-1.025x at 1024, 1.018-1.021x at 2048 and
+  // 1.013-1.016x at 4096, against 2.9% and 1.5% of the work skipped at N = 2048 and 4096. Only
+  // in the kOwnKeyRange kernels: in the others (one block per item, and D = 128) the same code
+  // made ptxas serialize the wgmma in ten kernels (not measured there).
+  constexpr bool kHalfLastTile = kOwnKeyRange;
   // A warpgroup's last row is at most kBlockN rows before the tile's, so one whose rows exist
   // sees every key tile of the item or all but the last (or the item has one key tile). Only the
   // ragged first tile's warpgroups without rows leave the ring before the last tile.
@@ -714,27 +748,34 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
   auto desc_k = [&](int s) { return smem_descriptor(sK + s * C::kKVBytes, kChunkBytes, kSwizzleAtomBytes); };
   auto desc_v = [&](int s) { return smem_descriptor(sV + s * C::kKVBytes, C::kKVBlockBytes, kSwizzleAtomBytes); };
 
+  // A tile's computed width `keys` (an integral constant): kBlockN, or its first half (see
+  // kHalfLastTile), whose S is the first kBlockN / 4 accumulators of rS and whose P V is the
+  // first half of the k16 steps.
+  using FullTile = std::integral_constant<int, kBlockN>;
+  using HalfTile = std::integral_constant<int, kBlockN / 2>;
+
   // S = Q K_s^T: kHeadDim / 16 wgmmas in one group. The k16 step kk is bytes 32 (kk % 4) of
-  // column block kk / 4 in both Q and K rows; the first one overwrites S (scale_d = 0).
-  auto issue_s = [&](int s) {
+  // column block kk / 4 in both Q and K rows; the first one overwrites S (scale_d = 0). A half
+  // tile is the same descriptors with the wgmma's N halved: keys 0 .. 63 of the stage.
+  auto issue_s = [&](int s, auto keys) {
     const std::uint64_t dk = desc_k(s);
     wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < kHeadDim / kWgmmaK; ++kk) {
       const int in_block = (kk % (kSwizzleCols / kWgmmaK)) * kWgmmaKBytes;
       const int block = kk / (kSwizzleCols / kWgmmaK);
-      wgmma_ss_n128<T>(rS, advance(desc_q, block * C::kQBlockBytes + in_block),
+      wgmma_ss<T, decltype(keys)::value>(rS, advance(desc_q, block * C::kQBlockBytes + in_block),
                        advance(dk, block * C::kKVBlockBytes + in_block), kk > 0 ? 1 : 0);
     }
     wgmma_commit();
   };
   // O += P V_s: kBlockN / 16 wgmmas in one group. The k16 step kk is keys 16 kk .. + 15: rows
   // 16 kk of sV (2 swizzle atoms further per step), and registers rP[4 kk .. 4 kk + 3].
-  auto issue_o = [&](int s) {
+  auto issue_o = [&](int s, auto keys) {
     const std::uint64_t dv = desc_v(s);
     wgmma_fence();
 #pragma unroll
-    for (int kk = 0; kk < kBlockN / kWgmmaK; ++kk)
+    for (int kk = 0; kk < decltype(keys)::value / kWgmmaK; ++kk)
       wgmma_rs<T, kHeadDim>(rO, rP + kARegs * kk, advance(dv, kk * kWgmmaK * kSwizzleRowBytes));
     wgmma_commit();
   };
@@ -746,7 +787,8 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
   // Mask the tiles that cross Sk or the causal diagonal; then the online softmax of step 05 on
   // this lane's two rows: new max, alpha = exp(m_old - m_new), P = exp2(scale_log2 S - m) in
   // place over S, l_i = alpha l_i + sum P. O is rescaled by alpha separately (rescale_o).
-  auto softmax = [&](int t, int lane_row0) {
+  auto softmax = [&](int t, int lane_row0, auto keys) {
+    constexpr int kSlices = decltype(keys)::value / kSliceCols;  // n8 slices of S computed
     if (t >= n_unmasked) {
       const int key0 = t * kBlockN + 2 * quad;  // this lane's first column in the tile
 #pragma unroll
@@ -756,7 +798,7 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
         // does not need (an end at or below 0 masks every key alike).
         const int key_end = kCausal ? min(p.sk, (row + 1 - p.sq) + p.sk) : p.sk;
 #pragma unroll
-        for (int j = 0; j < C::kSlicesS; ++j)
+        for (int j = 0; j < kSlices; ++j)
 #pragma unroll
           for (int e = 0; e < 2; ++e)
             if (key0 + kSliceCols * j + e >= key_end) rS[4 * j + 2 * h + e] = -CUDART_INF_F;
@@ -770,15 +812,15 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
       // (after the max) and the next tile (after the sum) wait for. With three consumers as a
       // running max and sum, which measured faster there (why is not measured; a reading: the
       // third warp on each scheduler already hides the chain).
-      float part[C::kSlicesS];  // the trees' partial results (unused by the running folds)
+      [[maybe_unused]] float part[kSlices];  // the trees' partial results (unused by the running folds)
       float m_new = m_i[h];
       if constexpr (C::kTreeFolds) {
 #pragma unroll
-        for (int j = 0; j < C::kSlicesS; ++j) part[j] = fmaxf(rS[4 * j + 2 * h], rS[4 * j + 2 * h + 1]);
-        m_new = fmaxf(m_new, tree_fold<C::kSlicesS / 2>(part, [](float a, float b) { return fmaxf(a, b); }));
+        for (int j = 0; j < kSlices; ++j) part[j] = fmaxf(rS[4 * j + 2 * h], rS[4 * j + 2 * h + 1]);
+        m_new = fmaxf(m_new, tree_fold<kSlices / 2>(part, [](float a, float b) { return fmaxf(a, b); }));
       } else {
 #pragma unroll
-        for (int j = 0; j < C::kSlicesS; ++j) m_new = fmaxf(m_new, fmaxf(rS[4 * j + 2 * h], rS[4 * j + 2 * h + 1]));
+        for (int j = 0; j < kSlices; ++j) m_new = fmaxf(m_new, fmaxf(rS[4 * j + 2 * h], rS[4 * j + 2 * h + 1]));
       }
       m_new = fmaxf(m_new, __shfl_xor_sync(kFullWarp, m_new, 1));  // the quad shares the row
       m_new = fmaxf(m_new, __shfl_xor_sync(kFullWarp, m_new, 2));
@@ -789,7 +831,7 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
       m_i[h] = m_new;
       float sum = 0.f;
 #pragma unroll
-      for (int j = 0; j < C::kSlicesS; ++j) {
+      for (int j = 0; j < kSlices; ++j) {
 #pragma unroll
         for (int e = 0; e < 2; ++e) {
           const float pe = exp2_fast(fmaf(rS[4 * j + 2 * h + e], p.scale_log2, -m_scaled));
@@ -798,7 +840,7 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
         }
         if constexpr (C::kTreeFolds) part[j] = rS[4 * j + 2 * h] + rS[4 * j + 2 * h + 1];
       }
-      if constexpr (C::kTreeFolds) sum = tree_fold<C::kSlicesS / 2>(part, [](float a, float b) { return a + b; });
+      if constexpr (C::kTreeFolds) sum = tree_fold<kSlices / 2>(part, [](float a, float b) { return a + b; });
       l_i[h] = l_i[h] * alpha[h] + sum;
     }
   };
@@ -813,9 +855,13 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
   };
   // P's A fragment for keys [16 kk, 16 kk + 16) is S slices 2 kk and 2 kk + 1 (step 05's trick):
   // register 4 kk + i holds S[8 kk + 2 i], S[8 kk + 2 i + 1], so rP[i] = pack(S[2 i], S[2 i + 1]).
-  auto convert_p = [&] {
+  // A half tile's P is zero in the second half's registers (its keys are masked): written, so
+  // that no path through the code reads them undefined, which would keep them live from the
+  // tile before across the item boundary (too few registers then: ptxas serializes the wgmma).
+  auto convert_p = [&](auto keys) {
+    constexpr int kRegs = decltype(keys)::value / kWgmmaK * kARegs;
 #pragma unroll
-    for (int i = 0; i < C::kRegsP; ++i) rP[i] = pack2<T>(rS[2 * i], rS[2 * i + 1]);
+    for (int i = 0; i < C::kRegsP; ++i) rP[i] = i < kRegs ? pack2<T>(rS[2 * i], rS[2 * i + 1]) : 0u;
   };
 
   // Each work item: Q, then the key tiles, then the epilogue (kEarlyEpilogue: then the key tiles
@@ -846,6 +892,9 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
       n_wg = w.n_tiles;
       n_unmasked = w.n_unmasked;
     }
+    const int wg_last_row = w.q0 + wg_row0 + C::kRowsPerConsumer - 1;
+    const bool half_last = kHalfLastTile && n_wg > 0 &&
+                           keys_seen<kCausal>(p, wg_last_row) <= (n_wg - 1) * kBlockN + kBlockN / 2;
 #pragma unroll
     for (int i = 0; i < C::kAccO; ++i) rO[i] = 0.f;
 #pragma unroll
@@ -897,69 +946,89 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
         pass_tiles(0);
       } else {
         if (n_wg > 0) {
+          // The tiles computed whole, [0, n_full), then the half one (half_last).
+          const int n_full = n_wg - (half_last ? 1 : 0);
           if constexpr (C::kOverlap) {
             // Tile 0: S alone.
-            issue_ahead(0);
-            mbarrier_wait(full_k(stage(0)), phase(0));  // protects sK: K tile 0 has landed
-            turn_begin(0);
-            issue_s(stage(0));
-            turn_end(1);
-            wgmma_wait<0>();  // S_0 is done: rS may be read, its sK released
-            order_registers(rS);
-            release_k(0);
-            softmax(0, lane_row0);
-            convert_p();
+            auto first_tile = [&](auto keys) {
+              issue_ahead(0);
+              mbarrier_wait(full_k(stage(0)), phase(0));  // protects sK: K tile 0 has landed
+              turn_begin(0);
+              issue_s(stage(0), keys);
+              turn_end(1);
+              wgmma_wait<0>();  // S_0 is done: rS may be read, its sK released
+              order_first<decltype(keys)::value / 2>(rS);
+              release_k(0);
+              softmax(0, lane_row0, keys);
+              convert_p(keys);
+            };
             // Tile t: S_t and P_{t-1} V_{t-1} on the tensor cores while the softmax of S_t runs.
-            for (int t = 1; t < n_wg; ++t) {
+            // Tile t - 1 is a whole one.
+            auto tile_step = [&](int t, auto keys) {
               issue_ahead(t);
               mbarrier_wait(full_k(stage(t)), phase(t));  // protects sK: K tile t has landed
               turn_begin(t);
-              issue_s(stage(t));
+              issue_s(stage(t), keys);
               rescale_o();  // alpha of tile t - 1, while S_t runs; before P_{t-1} V_{t-1} is added
               mbarrier_wait(full_v(stage(t - 1)), phase(t - 1));  // protects sV: V tile t - 1 has landed
-              issue_o(stage(t - 1));
+              issue_o(stage(t - 1), FullTile{});
               turn_end(t + 1);
               wgmma_wait<1>();  // S_t is done; P_{t-1} V_{t-1} may still run (it reads rP, writes rO)
-              order_registers(rS);
+              order_first<decltype(keys)::value / 2>(rS);
               release_k(t);
-              softmax(t, lane_row0);
+              softmax(t, lane_row0, keys);
               wgmma_wait<0>();  // P_{t-1} V_{t-1} is done: rP may be overwritten, rO read
               order_registers(rO);
-              order_registers(rS);
+              order_first<decltype(keys)::value / 2>(rS);
               release(empty_v(stage(t - 1)));
-              convert_p();
-            }
+              convert_p(keys);
+            };
             // The last P V.
-            const int t_last = n_wg - 1;
-            rescale_o();
-            mbarrier_wait(full_v(stage(t_last)), phase(t_last));  // protects sV: V tile t_last has landed
-            issue_o(stage(t_last));
-            wgmma_wait<0>();  // the last P V is done: rO is final, its sV released
-            order_registers(rO);
-            release(empty_v(stage(t_last)));
+            auto last_pv = [&](auto keys) {
+              const int t_last = n_wg - 1;
+              rescale_o();
+              mbarrier_wait(full_v(stage(t_last)), phase(t_last));  // protects sV: V tile t_last has landed
+              issue_o(stage(t_last), keys);
+              wgmma_wait<0>();  // the last P V is done: rO is final, its sV released
+              order_registers(rO);
+              release(empty_v(stage(t_last)));
+            };
+            if (n_full > 0)
+              first_tile(FullTile{});
+            else
+              first_tile(HalfTile{});
+            for (int t = 1; t < n_full; ++t) tile_step(t, FullTile{});
+            if (half_last) {
+              if (n_wg > 1) tile_step(n_wg - 1, HalfTile{});
+              last_pv(HalfTile{});
+            } else {
+              last_pv(FullTile{});
+            }
           } else {
             // No overlap: per tile S, then softmax, then P V, each waiting for the one before. The
             // two GEMMs are two turns of the pingpong.
-            for (int t = 0; t < n_wg; ++t) {
+            auto serial_tile = [&](int t, auto keys) {
               issue_ahead(t);
               mbarrier_wait(full_k(stage(t)), phase(t));  // protects sK: K tile t has landed
               turn_begin(t);
-              issue_s(stage(t));
+              issue_s(stage(t), keys);
               turn_end(t);  // the next turn is this tile's P V
               wgmma_wait<0>();  // S_t is done: rS may be read, its sK released
-              order_registers(rS);
+              order_first<decltype(keys)::value / 2>(rS);
               release_k(t);
-              softmax(t, lane_row0);
+              softmax(t, lane_row0, keys);
               rescale_o();
-              convert_p();
+              convert_p(keys);
               mbarrier_wait(full_v(stage(t)), phase(t));  // protects sV: V tile t has landed
               turn_begin(t);
-              issue_o(stage(t));
+              issue_o(stage(t), keys);
               turn_end(t + 1);
               wgmma_wait<0>();  // P_t V_t is done: rO may be rescaled, rP rewritten, its sV released
               order_registers(rO);
               release(empty_v(stage(t)));
-            }
+            };
+            for (int t = 0; t < n_full; ++t) serial_tile(t, FullTile{});
+            if (half_last) serial_tile(n_wg - 1, HalfTile{});
           }
         } else if constexpr (kOwnKeyRange) {
           // No key tile for these rows: only tile 0's turn (two without the overlap).
