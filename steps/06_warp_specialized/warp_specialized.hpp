@@ -40,13 +40,14 @@ enum class Variant {
 //          without the item loop (fewer live registers) win. At D = 64, items of 16 key tiles
 //          (N = 2048) ran 0.5-1.3% faster one block each until the epilogue got shorter (MUFU
 //          1 / l and log2, stmatrix, which also took the persistent kernel's spills); since, the
-//          persistent kernel is 1.05-1.06x there (three rounds); at 32 (N = 4096) not measured
-//          since. At D = 128, 64 key tiles (N = 8192) measured a tie (1.00x).
+//          persistent kernel is 1.05-1.06x there (three rounds), and at 32 and 64 key tiles
+//          (N = 4096, 8192) 1.013-1.027x and 1.001-1.040x (three rounds; N = 16384 not
+//          measured). At D = 128, 64 key tiles (N = 8192) measured a tie (1.00x).
 // kPersistentMaxKeyTilesCausal  the same for causal items (about Sk / kBlockN / 2 on average),
 //          whose one-block-per-item kernel starts the heaviest items first (work_tile) and so
 //          wins earlier. Measured at D = 128: the persistent kernel still wins at 16 key tiles
-//          (N = 4096), one block per item at 32 (N = 8192); at D = 64 it still wins at 16
-//          (N = 4096).
+//          (N = 4096), one block per item at 32 (N = 8192); at D = 64 likewise (at 32 the
+//          persistent kernel measured 0.954-0.960x).
 // kPingpong  whether the full kernel takes turns between its consumers; where not, it runs the
 //          no_pingpong kernel. Measured on the H200 (notes/worklog.md): at D = 128 the turns cost
 //          0.1-0.5% non-causal (N = 512-8192, three runs) and, once the epilogue was shortened,
@@ -61,7 +62,7 @@ struct Tiles;
 template <>
 struct Tiles<64> {  // 177 KiB
   static constexpr int kBlockM = 192, kBlockN = 128, kStages = 4;
-  static constexpr int kPersistentMaxKeyTiles = 16, kPersistentMaxKeyTilesCausal = 16;
+  static constexpr int kPersistentMaxKeyTiles = 64, kPersistentMaxKeyTilesCausal = 16;
   static constexpr bool kPingpong = true;
 };
 template <>
