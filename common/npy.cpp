@@ -1,6 +1,7 @@
 #include "common/npy.hpp"
 
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <sstream>
@@ -129,9 +130,18 @@ std::string serialize_npy(const std::vector<std::int64_t>& shape, const float* d
 }
 
 NpyArray load_npy(const std::string& path) {
+  // A directory opens as a stream and fails only when read (by throwing, in libstdc++).
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw unsupported(path + ": is a directory, not a .npy file");
   std::ifstream f(path, std::ios::binary);
   if (!f) throw unsupported(path + ": cannot open for reading");
-  std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  std::string bytes;
+  try {
+    bytes.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  } catch (const std::ios_base::failure& e) {
+    throw unsupported(path + ": cannot read (" + e.code().message() + ")");
+  }
+  if (f.bad()) throw unsupported(path + ": cannot read");
   return parse_npy(bytes, path);
 }
 

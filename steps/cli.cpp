@@ -3,8 +3,12 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <charconv>
+#include <filesystem>
 #include <sstream>
 #include <string>
+#include <system_error>
+#include <type_traits>
 #include <vector>
 
 #include "common/driver.hpp"
@@ -25,6 +29,38 @@ Problem default_problem() {
   p.sq = p.sk = 1024;
   p.d = 64;
   return p;
+}
+
+// CLI11 saturates an integer that overflows its type (and takes "-1" for an unsigned one), so
+// the text is checked first: the error then quotes what was typed.
+template <class T>
+CLI::Validator integer_text() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        T v{};
+        const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+        if (ec == std::errc::result_out_of_range) return "'" + text + "' is out of range";
+        if (ec != std::errc() || end != text.data() + text.size())
+          return "'" + text + "' is not " + (std::is_signed_v<T> ? "an integer" : "a non-negative integer");
+        return "";
+      },
+      "");
+}
+
+// The element type of an option's value: T, or the T of a list option's std::vector<T>.
+template <class T>
+struct element {
+  using type = T;
+};
+template <class T>
+struct element<std::vector<T>> {
+  using type = T;
+};
+
+// An integer option (or a list of them): its text checked by integer_text.
+template <class T>
+CLI::Option* add_integer(CLI::App* app, const std::string& name, T& value, const std::string& help) {
+  return app->add_option(name, value, help)->check(integer_text<typename element<T>::type>());
 }
 
 // Options shared by `run`, `bench` and the default command.
@@ -60,21 +96,21 @@ void add_inputs_and_format(CLI::App* app, CommonOptions& c) {
 void add_common(CLI::App* app, CommonOptions& c) {
   add_inputs_and_format(app, c);
   app->add_flag("--check,!--no-check", c.check, "compare with the float64 reference (default on)");
-  app->add_option("--check-rows", c.check_rows, "rows to compare (default: all while cheap, else a sample)");
-  app->add_option("--warmup", c.warmup, "untimed launches before timing");
-  app->add_option("--repeat", c.repeat, "timed launches (0: no timing)");
+  add_integer(app, "--check-rows", c.check_rows, "rows to compare (default: all while cheap, else a sample)");
+  add_integer(app, "--warmup", c.warmup, "untimed launches before timing");
+  add_integer(app, "--repeat", c.repeat, "timed launches (0: no timing)");
   app->add_flag("--warm", c.warm, "do not flush L2 between timed launches");
 }
 
 void add_problem(CLI::App* app, Problem& p, std::int64_t& seq) {
-  app->add_option("-b,--batch", p.b, "batch size");
-  app->add_option("-H,--heads", p.h, "number of heads");
-  app->add_option("-n,--seq", seq, "sequence length of both queries and keys");
-  app->add_option("-q,--seq-q", p.sq, "query sequence length");
-  app->add_option("-k,--seq-k", p.sk, "key/value sequence length");
-  app->add_option("-d,--head-dim", p.d, "head dimension");
+  add_integer(app, "-b,--batch", p.b, "batch size");
+  add_integer(app, "-H,--heads", p.h, "number of heads");
+  auto* n = add_integer(app, "-n,--seq", seq, "sequence length of both queries and keys");
+  add_integer(app, "-q,--seq-q", p.sq, "query sequence length")->excludes(n);
+  add_integer(app, "-k,--seq-k", p.sk, "key/value sequence length")->excludes(n);
+  add_integer(app, "-d,--head-dim", p.d, "head dimension");
   app->add_flag("--causal", p.causal, "causal mask, bottom-right aligned (see README)");
-  app->add_option("--seed", p.seed, "input seed");
+  add_integer(app, "--seed", p.seed, "input seed");
 }
 
 // The problem for one step: its dtype is the user's, or else the step's native one.
@@ -89,8 +125,25 @@ std::vector<const Step*> resolve_steps(const std::vector<std::string>& names) {
     for (const auto& s : all_steps()) out.push_back(&s);
     return out;
   }
-  for (const auto& n : names) out.push_back(&find_step(n));
+  for (const auto& n : names) {
+    if (n == "all") throw usage_error("'all' stands alone: give it or step names, not both");
+    // `run 1 --causal on`: the flag takes no value, so the value was read as a step.
+    if (n == "on" || n == "off" || n == "both")
+      throw usage_error("unknown step '" + n + "' (for run and traffic --causal is a flag: --causal alone turns the mask on)");
+    out.push_back(&find_step(n));
+  }
   return out;
+}
+
+// An output file that cannot be written is refused before any work, not after it.
+void check_output_path(const std::string& option, const std::string& path) {
+  namespace fs = std::filesystem;
+  if (path.empty()) throw usage_error(option + " needs a file name");
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) throw unsupported(option + " " + path + ": is a directory");
+  const fs::path parent = fs::path(path).parent_path();
+  if (!parent.empty() && !fs::is_directory(parent, ec))
+    throw unsupported(option + " " + path + ": no directory " + parent.string());
 }
 
 int exit_code_for(const std::vector<RunResult>& results, bool skips_fail) {
@@ -161,6 +214,9 @@ int run_bench(const std::vector<const Step*>& steps, const BenchOptions& b, cons
           }
   }
   if (c.format() != Format::csv) print_results(results, c.format(), out);
+  // A sweep prints SKIP for what a step refuses; a sweep that measured nothing is an error.
+  if (std::all_of(results.begin(), results.end(), [](const RunResult& r) { return r.status == Status::skipped; }))
+    return kExitUnsupported;
   return exit_code_for(results, false);
 }
 
@@ -187,9 +243,9 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
   run->add_option("steps", run_steps, "step numbers or names, or 'all'")->required();
   add_problem(run, problem, seq);
   run->add_option("--scale", scale_text, "softmax scale (default 1/sqrt(D))");
-  auto* oq = run->add_option("--q", in_q, "Q from a float32 .npy file (B, H, Sq, D)");
-  auto* ok = run->add_option("--k", in_k, "K from a float32 .npy file (B, H, Sk, D)");
-  auto* ov = run->add_option("--v", in_v, "V from a float32 .npy file (B, H, Sk, D)");
+  auto* oq = run->add_option("--load-q", in_q, "Q from a float32 .npy file (B, H, Sq, D)");
+  auto* ok = run->add_option("--load-k", in_k, "K from a float32 .npy file (B, H, Sk, D)");
+  auto* ov = run->add_option("--load-v", in_v, "V from a float32 .npy file (B, H, Sk, D)");
   oq->needs(ok)->needs(ov);
   ok->needs(oq)->needs(ov);
   ov->needs(oq)->needs(ok);
@@ -201,15 +257,15 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
   BenchOptions bopt;
   std::vector<std::string> bench_steps;
   bench->add_option("steps", bench_steps, "step numbers or names (default all)");
-  bench->add_option("-n,--seq", bopt.seqs, "sequence lengths (Sq = Sk)")->delimiter(',');
-  bench->add_option("-d,--head-dim", bopt.dims, "head dims")->delimiter(',');
+  add_integer(bench, "-n,--seq", bopt.seqs, "sequence lengths (Sq = Sk)")->delimiter(',');
+  add_integer(bench, "-d,--head-dim", bopt.dims, "head dims")->delimiter(',');
   bench->add_option("--dtypes", bopt.dtypes, "dtypes (default: each step's native)")->delimiter(',');
   bench->add_option("--causal", bopt.causal, "off, on or both");
-  bench->add_option("--tokens", bopt.tokens, "batch x N (default 16384)");
-  bench->add_option("--hidden", bopt.hidden, "heads x D (default 2048)");
-  bench->add_option("-b,--batch", bopt.batch, "fixed batch (overrides --tokens)");
-  bench->add_option("-H,--heads", bopt.heads, "fixed heads (overrides --hidden)");
-  bench->add_option("--seed", problem.seed, "input seed");
+  add_integer(bench, "--tokens", bopt.tokens, "batch x N (default 16384)");
+  add_integer(bench, "--hidden", bopt.hidden, "heads x D (default 2048)");
+  add_integer(bench, "-b,--batch", bopt.batch, "fixed batch (overrides --tokens)");
+  add_integer(bench, "-H,--heads", bopt.heads, "fixed heads (overrides --hidden)");
+  add_integer(bench, "--seed", problem.seed, "input seed");
   add_common(bench, common);
 
   auto* traffic = app.add_subcommand("traffic", "run steps under Nsight Compute: io model vs measured bytes per kernel");
@@ -270,6 +326,8 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
       double v = 0;
       try {
         v = std::stod(scale_text, &used);
+      } catch (const std::out_of_range&) {
+        throw usage_error("--scale is out of range (got '" + scale_text + "')");
       } catch (const std::exception&) {
         used = 0;
       }
@@ -277,7 +335,16 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
       problem.scale = v;
     }
     const auto steps = resolve_steps(names);
-    if (!in_q.empty() && seq_given) throw usage_error("--seq cannot be combined with --q/--k/--v (the files give the shape)");
+    if (*run && run->count("--load-q") > 0) {
+      for (const auto& [name, path] : {std::pair{"--load-q", &in_q}, {"--load-k", &in_k}, {"--load-v", &in_v}})
+        if (path->empty()) throw usage_error(std::string(name) + " needs a file name");
+      for (const char* shape : {"--batch", "--heads", "--seq", "--seq-q", "--seq-k", "--head-dim"})
+        if (run->count(shape) > 0)
+          throw usage_error(std::string(shape) +
+                            " cannot be combined with --load-q/--load-k/--load-v (the files give the shape)");
+    }
+    if (run->count("--save-o") > 0) check_output_path("--save-o", save_o);
+    if (run->count("--save-lse") > 0) check_output_path("--save-lse", save_lse);
 
     std::vector<RunResult> results;
     RunOptions ro = common.run_options();
@@ -307,6 +374,9 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
     return e.exit_code();
   } catch (const std::bad_alloc&) {
     err << "fa: error: out of host memory\n";
+    return kExitUnsupported;
+  } catch (const std::exception& e) {  // anything else the library let through: still one line
+    err << "fa: error: " << e.what() << "\n";
     return kExitUnsupported;
   }
 }

@@ -10,6 +10,7 @@
 #include <iomanip>
 #include <map>
 #include <sstream>
+#include <utility>
 
 #include "common/error.hpp"
 
@@ -183,23 +184,42 @@ std::string ncu_command(const std::string& ncu, const std::string& self, const S
 
 int run_traffic(const std::vector<const Step*>& steps, const Problem& base, const std::string& dtype,
                 const TrafficOptions& opt, std::ostream& out, std::ostream& err) {
-  const std::string ncu = find_ncu(opt.ncu);
-  const std::string self = fs::read_symlink("/proc/self/exe").string();
-  fs::path dir = opt.export_dir.empty() ? fs::temp_directory_path() / ("fa-traffic-" + std::to_string(getpid()))
-                                        : fs::path(opt.export_dir);
-  fs::create_directories(dir);
-
-  std::vector<std::vector<std::string>> rows;
-  rows.push_back({"step", "kernel", "model_read_mb", "model_write_mb", "dram_read_mb", "dram_write_mb", "l2_read_mb",
-                  "l2_write_mb", "us", "dram_gbs"});
+  // The steps that take the problem, before ncu is looked for: when none does, that is the
+  // error (one line per step, as `fa run` says it), whether or not ncu is installed.
+  std::vector<std::pair<const Step*, Problem>> runnable;
+  std::vector<std::pair<std::string, std::string>> refusals;  // step, why
   for (const Step* s : steps) {
     Problem p = base;
     p.dtype = dtype.empty() ? s->dtypes.front() : parse_dtype(dtype);
     const std::string reason = why_unsupported(*s, p);
-    if (!reason.empty()) {
-      err << "SKIP " << s->id << ": " << reason << "\n";
-      continue;
-    }
+    if (reason.empty())
+      runnable.emplace_back(s, p);
+    else
+      refusals.emplace_back(s->id, reason);
+  }
+  if (runnable.empty()) {
+    for (const auto& [id, why] : refusals) err << "fa: error: " << why << "\n";
+    return kExitUnsupported;
+  }
+  for (const auto& [id, why] : refusals) err << "SKIP " << id << ": " << why << "\n";
+
+  const std::string ncu = find_ncu(opt.ncu);
+  const std::string self = fs::read_symlink("/proc/self/exe").string();
+  fs::path dir;
+  try {
+    dir = opt.export_dir.empty() ? fs::temp_directory_path() / ("fa-traffic-" + std::to_string(getpid()))
+                                 : fs::path(opt.export_dir);
+    fs::create_directories(dir);
+  } catch (const fs::filesystem_error& e) {
+    const std::string why = e.code().message();
+    throw unsupported(dir.empty() ? "no temporary directory for the reports (" + why + "); set TMPDIR or pass --export DIR"
+                                  : "cannot make the report directory " + dir.string() + ": " + why);
+  }
+
+  std::vector<std::vector<std::string>> rows;
+  rows.push_back({"step", "kernel", "model_read_mb", "model_write_mb", "dram_read_mb", "dram_write_mb", "l2_read_mb",
+                  "l2_write_mb", "us", "dram_gbs"});
+  for (const auto& [s, p] : runnable) {
     const std::string report = (dir / (s->id + ".ncu-rep")).string();
     const std::string cmd = ncu_command(ncu, self, *s, p, report);
     err << "+ " << cmd << "\n";

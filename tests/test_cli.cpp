@@ -5,6 +5,8 @@
 
 #include <cuda_runtime_api.h>
 
+#include <filesystem>
+#include <fstream>
 #include <initializer_list>
 #include <sstream>
 #include <string>
@@ -106,6 +108,15 @@ TEST_CASE("bad sizes are usage errors naming the option") {
   expect_error({"run", "1", "-q", "1.5"}, kExitUsage);
   expect_error({"run", "1", "-q", "99999999999999999999"}, kExitUsage);
   CHECK(contains(expect_error({"run", "1", "-d", "4294967296"}, kExitUsage), "head-dim"));
+  // A number beyond its type is quoted as typed, not as the value it would saturate to.
+  CHECK(contains(expect_error({"run", "1", "-b", "99999999999999999999"}, kExitUsage),
+                 "'99999999999999999999' is out of range"));
+  CHECK(contains(expect_error({"run", "1", "--seed", "-1"}, kExitUsage), "--seed"));
+  CHECK(contains(expect_error({"run", "1", "--seed", "18446744073709551616"}, kExitUsage), "out of range"));
+  CHECK(contains(expect_error({"run", "1", "--warmup", "99999999999"}, kExitUsage), "out of range"));
+  // --seq sets both lengths, so it and --seq-q / --seq-k contradict each other.
+  expect_error({"run", "1", "-n", "128", "-q", "64"}, kExitUsage);
+  expect_error({"traffic", "1", "-k", "64", "-n", "128"}, kExitUsage);
 }
 
 TEST_CASE("other bad options are usage errors") {
@@ -121,6 +132,20 @@ TEST_CASE("other bad options are usage errors") {
   CHECK(contains(expect_error({"run", "1", "--check-rows", "-1"}, kExitUsage), "check-rows"));
   // --save-o names one output file, so it needs exactly one step.
   CHECK(contains(expect_error({"run", "1", "4", "--save-o", "o.npy"}, kExitUsage), "one step"));
+  CHECK(contains(expect_error({"run", "1", "--scale", "1e999"}, kExitUsage), "out of range"));
+  CHECK(contains(expect_error({"run", "all", "1"}, kExitUsage), "'all'"));
+  // run's --causal takes no value: "on" would otherwise be an unknown step without a hint.
+  CHECK(contains(expect_error({"run", "1", "--causal", "on"}, kExitUsage), "--causal is a flag"));
+}
+
+TEST_CASE("--save-o/--save-lse: a path that cannot be written is refused before any work") {
+  test::TempDir dir;
+  CHECK(contains(expect_error({"run", "1", "--save-o", ""}, kExitUsage), "needs a file name"));
+  CHECK(contains(expect_error({"run", "1", "--save-lse", ""}, kExitUsage), "needs a file name"));
+  std::filesystem::create_directory(dir.file("out"));
+  CHECK(contains(expect_error({"run", "1", "--save-o", dir.file("out")}, kExitUnsupported), "is a directory"));
+  CHECK(contains(expect_error({"run", "1", "--save-lse", dir.file("none/lse.npy")}, kExitUnsupported),
+                 "no directory"));
 }
 
 TEST_CASE("an unsupported dtype is refused before any device work, in one line") {
@@ -131,19 +156,29 @@ TEST_CASE("an unsupported dtype is refused before any device work, in one line")
   CHECK(contains(m, "does not support"));
 }
 
-TEST_CASE("--q/--k/--v: missing files and incomplete sets") {
+TEST_CASE("--load-q/--load-k/--load-v: missing files and incomplete sets") {
   test::TempDir dir;
   const std::string missing = dir.file("missing.npy");
-  const std::string m = expect_error({"run", "1", "--q", missing, "--k", missing, "--v", missing}, kExitUnsupported);
+  const std::string m = expect_error({"run", "1", "--load-q", missing, "--load-k", missing, "--load-v", missing}, kExitUnsupported);
   CHECK(contains(m, missing));
 
   // All three or none.
-  expect_error({"run", "1", "--q", "x.npy"}, kExitUsage);
-  expect_error({"run", "1", "--q", "x.npy", "--k", "x.npy"}, kExitUsage);
-  expect_error({"run", "1", "--v", "x.npy"}, kExitUsage);
-  // The files give the shape, so --seq with them is a contradiction.
-  CHECK(contains(expect_error({"run", "1", "--q", missing, "--k", missing, "--v", missing, "-n", "64"}, kExitUsage),
+  expect_error({"run", "1", "--load-q", "x.npy"}, kExitUsage);
+  expect_error({"run", "1", "--load-q", "x.npy", "--load-k", "x.npy"}, kExitUsage);
+  expect_error({"run", "1", "--load-v", "x.npy"}, kExitUsage);
+  // The files give the shape, so --seq (or any other size) with them is a contradiction.
+  CHECK(contains(expect_error({"run", "1", "--load-q", missing, "--load-k", missing, "--load-v", missing, "-n", "64"}, kExitUsage),
                  "--seq"));
+  CHECK(contains(expect_error({"run", "1", "--load-q", missing, "--load-k", missing, "--load-v", missing, "-b", "2"}, kExitUsage),
+                 "--batch"));
+  CHECK(contains(expect_error({"run", "1", "--load-q", missing, "--load-k", missing, "--load-v", missing, "-d", "32"}, kExitUsage),
+                 "--head-dim"));
+  // An empty name is not "no file": the other two would be dropped without a word.
+  CHECK(contains(expect_error({"run", "1", "--load-q", "", "--load-k", missing, "--load-v", missing}, kExitUsage), "--load-q"));
+  // A directory where a file should be.
+  std::filesystem::create_directory(dir.file("q.npy"));
+  CHECK(contains(expect_error({"run", "1", "--load-q", dir.file("q.npy"), "--load-k", missing, "--load-v", missing}, kExitUnsupported),
+                 "is a directory"));
 }
 
 TEST_CASE("bench: bad sweep options are usage errors") {
@@ -154,6 +189,16 @@ TEST_CASE("bench: bad sweep options are usage errors") {
   expect_error({"bench", "1", "--dtypes", "fp64"}, kExitUsage);
   expect_error({"bench", "1", "--tokens", "0"}, kExitUsage);
   expect_error({"bench", "1", "--csv", "--json"}, kExitUsage);
+  CHECK(contains(expect_error({"bench", "1", "-n", "512,99999999999999999999"}, kExitUsage), "out of range"));
+  CHECK(contains(expect_error({"bench", "1", "-n", "512,abc"}, kExitUsage), "'abc'"));
+}
+
+TEST_CASE("bench: a sweep in which every point is refused exits 3, its SKIP rows printed") {
+  // Step 05 takes no head dim 72: refused before any device work, so this holds without a GPU.
+  const Cli r = fa({"bench", "5", "-d", "72", "-n", "64,128", "--csv"});
+  CHECK(r.code == kExitUnsupported);
+  CHECK(contains(r.out, "SKIP"));
+  CHECK(contains(r.out, "head dim 72"));
 }
 
 TEST_CASE("traffic: bad steps and sizes are usage errors before ncu is looked for") {
@@ -161,6 +206,17 @@ TEST_CASE("traffic: bad steps and sizes are usage errors before ncu is looked fo
   CHECK(contains(expect_error({"traffic", "1", "-q", "0"}, kExitUsage), "seq-q"));
   expect_error({"traffic"}, kExitUsage);
   expect_error({"traffic", "1", "--csv", "--json"}, kExitUsage);
+}
+
+TEST_CASE("traffic: refusals come before ncu, and a report directory that cannot be made is one line") {
+  // Every step refused: the refusal is the error, whether or not ncu is installed.
+  CHECK(contains(expect_error({"traffic", "5", "-d", "72"}, kExitUnsupported), "head dim 72"));
+  // A stand-in for ncu that is never run: the report directory below a file cannot be made.
+  test::TempDir dir;
+  std::ofstream(dir.file("file")) << "x";
+  CHECK(contains(expect_error({"traffic", "1", "--ncu", "/bin/true", "--export", dir.file("file/reports")},
+                              kExitUnsupported),
+                 "report directory"));
 }
 
 TEST_CASE("a valid run without a CUDA device fails with exit 4 and one line") {

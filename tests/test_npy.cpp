@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <string>
@@ -219,6 +220,18 @@ TEST_CASE("malformed or unsupported .npy input gives a clear one-line fa::Error"
     } catch (const Error& e) {
       CHECK(e.exit_code() == kExitUnsupported);
       CHECK(contains(e.what(), path));
+    }
+  }
+  SUBCASE("a directory") {
+    TempDir dir;
+    const std::string path = dir.file("q.npy");
+    std::filesystem::create_directory(path);
+    try {
+      load_npy(path);
+      FAIL("load_npy read a directory");
+    } catch (const Error& e) {
+      CHECK(e.exit_code() == kExitUnsupported);
+      CHECK(contains(e.what(), "is a directory"));
     }
   }
 }
