@@ -21,7 +21,7 @@ namespace fa {
 // grows by kScoreTerm x score_rms x 2^-24 (negligible for N(0,1) inputs, where score_rms ~ 1;
 // the "large" distribution has score_rms ~ 100). Sums of Sk float32 terms (the softmax
 // denominator, the rows of P V) carry a rounding error that grows like sqrt(Sk) x 2^-24, so
-// the relative L2 and LSE tolerances also grow by kLengthTerm x sqrt(Sk) x 2^-24 (about 1e-6 at
+// the relative L2 and LSE tolerances also grow by kLengthTerm x sqrt(Sk) x 2^-24 (about 2e-6 at
 // Sk = 4096, 1e-5 at Sk = 131072).
 struct Tolerance {
   double rel_l2;   // ||O - O_ref|| / ||O_ref||

@@ -6,7 +6,7 @@
 # and cuDNN backends), errors, or all (the default). Each part writes its own files; the ratios
 # are recomputed from whatever CSVs OUT_DIR holds, so a part can be re-run on its own.
 # Shapes: the FlashAttention benchmark's, batch x N = 16384 and heads x D = 2048, N = 512..16384,
-# D = 64 and 128, causal and not. Timing: median of 10 event-timed launches after 3 warm-ups,
+# D = 64 and 128, causal and not. Timing: median of 20 event-timed launches after 3 warm-ups,
 # L2 flushed before each. Correctness is the GPU test suite's job; errors here come from
 # scripts/bench-all.sh's separate checked run (errors.csv).
 set -uo pipefail
