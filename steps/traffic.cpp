@@ -12,6 +12,7 @@
 #include <sstream>
 #include <utility>
 
+#include "common/driver.hpp"
 #include "common/error.hpp"
 
 namespace fa {
@@ -215,6 +216,8 @@ int run_traffic(const std::vector<const Step*>& steps, const Problem& base, cons
     throw unsupported(dir.empty() ? "no temporary directory for the reports (" + why + "); set TMPDIR or pass --export DIR"
                                   : "cannot make the report directory " + dir.string() + ": " + why);
   }
+
+  query_device();  // no device: that error, not a failed ncu run and its log
 
   std::vector<std::vector<std::string>> rows;
   rows.push_back({"step", "kernel", "model_read_mb", "model_write_mb", "dram_read_mb", "dram_write_mb", "l2_read_mb",

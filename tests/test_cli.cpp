@@ -243,6 +243,10 @@ TEST_CASE("a valid run without a CUDA device fails with exit 4 and one line") {
   const std::string m = expect_error({"run", "1", "-b", "1", "-H", "1", "-n", "16"}, kExitCuda);
   CHECK(contains(m, "no CUDA device"));
   CHECK(contains(expect_error({"info"}, kExitCuda), "no CUDA device"));
+  // traffic says so too, before it would run ncu (here a stand-in that is never run).
+  test::TempDir dir;
+  CHECK(contains(expect_error({"traffic", "1", "--ncu", "/bin/true", "--export", dir.file("reports")}, kExitCuda),
+                 "no CUDA device"));
 }
 
 }  // namespace fa
