@@ -16,29 +16,24 @@ Fails when a kernel with HGMMA has fewer than MIN_PER_ARRIVE of them per WARPGRO
 when the binary holds no HGMMA at all (no sm_90a code: then nothing was checked).
 """
 
+import importlib.util
 import subprocess
 import sys
+from pathlib import Path
 
-MIN_PER_ARRIVE = 4  # the shortest chain in step 06: S at D = 64, kHeadDim / 16 = 4 k-steps
+# The SASS parsing is scripts/sass_report.py's (one parser for the report and this check).
+_spec = importlib.util.spec_from_file_location(
+    "sass_report", Path(__file__).resolve().parent.parent / "scripts" / "sass_report.py")
+sass_report = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(sass_report)
+MIN_PER_ARRIVE = sass_report.MIN_PER_ARRIVE
 
 
 def count_per_function(sass):
     """{function name: (HGMMA count, WARPGROUP.ARRIVE count)} from `cuobjdump -sass` text, over
     the sm_90a code only (a multi-arch build lists each kernel once per architecture)."""
-    counts, name, arch = {}, None, None
-    for line in sass.splitlines():
-        if "code for sm_" in line:
-            arch, name = line.split("code for ", 1)[1].strip(), None
-        elif "Function : " in line:
-            name = line.split("Function : ", 1)[1].strip() if arch == "sm_90a" else None
-            if name is not None:
-                counts.setdefault(name, [0, 0])
-        elif name is not None:
-            if "HGMMA." in line:
-                counts[name][0] += 1
-            elif "WARPGROUP.ARRIVE" in line:
-                counts[name][1] += 1
-    return {n: tuple(c) for n, c in counts.items() if c[0] > 0}
+    counts = {name: sass_report.chains(code) for name, code in sass_report.parse_sass(sass).items()}
+    return {name: c for name, c in counts.items() if c[0] > 0}
 
 
 def serialized(counts):
