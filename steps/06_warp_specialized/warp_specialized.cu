@@ -15,15 +15,17 @@
 //     D = 128, three at D = 64) that only compute (setmaxnreg.inc). They talk through mbarriers in shared memory: full[stage]
 //     (producer -> consumers: the bytes have landed) and empty[stage] (consumers -> producer: the
 //     stage may be overwritten), for K and for V separately.
-//   - Scheduling: the consumers take turns issuing their GEMMs (pingpong, one named barrier
-//     each), so one warpgroup's softmax runs while another's GEMMs occupy the tensor cores;
-//     and inside a warpgroup, S = Q K^T of tile j is issued together with O += P V of tile j - 1,
-//     so the softmax of tile j runs while that P V is on the tensor cores (intra-warpgroup
-//     overlap).
+//   - Scheduling: at D = 64 the consumers take turns issuing their GEMMs (pingpong, one named
+//     barrier each), so one warpgroup's softmax runs while another's GEMMs occupy the tensor
+//     cores (at D = 128 the turns do not pay, and the full kernel runs without them:
+//     Tiles<D>::kPingpong); and inside a warpgroup, S = Q K^T of tile j is issued together with
+//     O += P V of tile j - 1, so the softmax of tile j runs while that P V is on the tensor cores
+//     (intra-warpgroup overlap).
 //   - O leaves through sO with a TMA store (one thread of each consumer warpgroup issues it), so
 //     the consumers' epilogue is their shared-memory stores of O (stmatrix: four 8 x 8 matrices
-//     per instruction), with no reads back from sO and no global addresses; only the rows of a
-//     ragged first tile are stored by the threads, as in step 05.
+//     per instruction; 32-bit stores in the key-range kernels, kStmatrixO), with no global
+//     addresses; only a warpgroup whose 64 rows straddle row 0 of a ragged first tile reads its
+//     rows back from sO and stores them itself, as in step 05.
 //   - Persistent blocks (where work items are short): one block per SM walks the query tiles,
 //     so the next tile's Q and K/V loads run during this one's last P V and epilogue; O gets its
 //     own staging buffer sO for that (for_each_item, launch_causal).
@@ -70,8 +72,8 @@
 // D = 64 and 1024 at D = 128 at the SM's 4096 dense 16-bit flops per clock; the softmax is 8192
 // exp2 at 16 per clock, 512 clocks, plus about 3 FP32 operations per score. Only if each
 // warpgroup's softmax hides under GEMMs (its own P V and the other warpgroups' products) does the
-// tensor pipe stay busy; that is what the pingpong and the overlap are for, and what the
-// ablations measure. At D = 64 the softmax is as long as the GEMMs, so two warpgroups leave the
+// tensor pipe stay busy; that is what the pingpong (at D = 64) and the overlap are for, and what
+// the ablations measure. At D = 64 the softmax is as long as the GEMMs, so two warpgroups leave the
 // tensor cores idle whenever one's softmax runs long: a third consumer (192-row tiles) keeps
 // GEMMs queued (measured: 1.05-1.25x the two-consumer kernel at N >= 2048, notes/worklog.md).
 // HBM traffic is step 05's Theta(N^2 d^2 / M), with K/V re-reads from L2.
@@ -153,7 +155,11 @@ struct Config {
   static constexpr int kConsumerWarps = kConsumers * kWarpgroupWarps;  // arrivals that free a stage
 
   // setmaxnreg: the producer keeps what a thread issuing TMA needs; the consumers split the
-  // rest of the register file (S, P, O and the statistics). With three consumers, 160 each.
+  // rest of the register file (S, P, O and the statistics). setmaxnreg counts are multiples of
+  // 8 in [24, 256]; the launch gives every thread 65536 / threads rounded down to 8 (168 at 384
+  // threads, 128 at 512), and what the producer gives back is what the consumers take:
+  // (168 - 24) x 128 = (240 - 168) x 256, (128 - 32) x 128 = (160 - 128) x 384 (README,
+  // "Registers").
   static constexpr int kProducerRegisters = kConsumers == 2 ? 24 : 32;
   static constexpr int kConsumerRegisters = kConsumers == 2 ? 240 : 160;
   static constexpr int kBarrierEpilogue = kBarrierTurn + kConsumers;
@@ -632,8 +638,8 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
   int n_wg = 0, n_unmasked = 0;
   // Causal, a warpgroup's 64 rows can see fewer key tiles than the tile's last row. With 192-row
   // tiles and 128-key tiles (D = 64, Sq = Sk a multiple of 128) the first warpgroup's rows never
-  // see the item's last key tile, the middle one's every other item's: 1.5 of every 3 n_tiles
-  // warpgroup-tiles are masked whole. With kOwnKeyRange a warpgroup computes only the tiles its
+  // see the item's last key tile, the middle one's every other item's: 1.5 of each item's
+  // 3 n_tiles warpgroup-tiles are masked whole. With kOwnKeyRange a warpgroup computes only the tiles its
   // rows see and masks from the first its rows do not all see whole; the other warpgroups find
   // the tensor cores free meanwhile. Measured on the H200 (notes/worklog.md): in the persistent
   // kernel 1.025x at D = 64 causal N = 2048 and 1.01x at 4096; in the one-block-per-item
@@ -651,10 +657,10 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
   constexpr bool kEarlyEpilogue = kOwnKeyRange && C::kWarpSpecialized;
   // The epilogue's 1 / l and log2(l) are on the MUFU unit (rcp_fast, log2_fast; the IEEE
   // 1.f / l and log2f(l) are a Newton step with a call and a ten-term polynomial: with the quad
-  // shuffles before them, 900-1000 of an epilogue's 2400-2700 clocks, clock64 stamps at D = 64
+  // shuffles before them, 890-1060 of an epilogue's 2360-2700 clocks, clock64 stamps at D = 64
   // causal N = 2048), and O is staged with stmatrix (4 instructions per thread at D = 64 instead
   // of 16 stores), except in the kOwnKeyRange kernels, which keep the 32-bit stores. Measured on
-  // the H200 (notes/worklog.md): both, in the full kernel, 1.01-1.07x at N <= 2048 and
+  // the H200 (notes/worklog.md): both, in the full kernel, 1.00-1.07x at N <= 2048 and
   // 0.99-1.02x beyond; in the kOwnKeyRange kernels, whose tile loop ptxas schedules anew with
   // any change to the epilogue, both 1.07x at D = 64 causal N = 512 and 0.99x at 4096, the MUFU
   // functions alone 1.05x and 0.99-1.00x, with the full kernel then faster than no_pingpong at

@@ -20,7 +20,7 @@ enum class Element { bf16, f16 };
 
 // The full kernel and its ablations: each switches one technique of the lesson off.
 enum class Variant {
-  full,                    // producer warp + consumer warpgroups, pingpong, softmax/GEMM overlap
+  full,                    // producer warpgroup + consumer warpgroups, pingpong, softmax/GEMM overlap
   no_pingpong,             // the consumer warpgroups issue their GEMMs without taking turns
   no_overlap,              // per tile strictly S = Q K^T, then softmax, then O += P V
   no_warp_specialization,  // no producer: a consumer thread issues the loads between its own GEMMs
@@ -81,8 +81,8 @@ constexpr TileShape tile_shape(std::int64_t head_dim) { return fa::tile_shape<Ti
 // One kernel launch over B * H * ceil(Sq / kBlockM) work items (the grid where not persistent:
 // one flat dimension, so the count must stay below 2^31). a.d must be one of HeadDims and the
 // tensors 16-byte aligned; throws fa::Error otherwise, when the build has no sm_90a code, or when the device cannot give the
-// tile its shared memory. Builds three TMA descriptors on the host per call (no device work, no
-// allocation, no synchronisation).
+// tile its shared memory. Builds four TMA descriptors (Q, K, V, O) on the host per call (no device
+// work, no allocation, no synchronisation).
 void forward(const AttnArgs& a, Element element, Variant variant, cudaStream_t stream);
 
 }  // namespace fa::warp_specialized
