@@ -146,6 +146,11 @@ void check_output_path(const std::string& option, const std::string& path) {
     throw unsupported(option + " " + path + ": no directory " + parent.string());
 }
 
+// Every problem was refused: nothing ran (run and bench make that an error).
+bool all_refused(const std::vector<RunResult>& results) {
+  return std::all_of(results.begin(), results.end(), [](const RunResult& r) { return r.status == Status::skipped; });
+}
+
 int exit_code_for(const std::vector<RunResult>& results, bool skips_fail) {
   bool failed = false, skipped = false;
   for (const auto& r : results) {
@@ -215,8 +220,7 @@ int run_bench(const std::vector<const Step*>& steps, const BenchOptions& b, cons
   }
   if (c.format() != Format::csv) print_results(results, c.format(), out);
   // A sweep prints SKIP for what a step refuses; a sweep that measured nothing is an error.
-  if (std::all_of(results.begin(), results.end(), [](const RunResult& r) { return r.status == Status::skipped; }))
-    return kExitUnsupported;
+  if (all_refused(results)) return kExitUnsupported;
   return exit_code_for(results, false);
 }
 
@@ -363,7 +367,7 @@ int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& 
       results.push_back(run_step(*s, p, ro));
     }
     // A run in which every step was refused is an error: one line per refusal, no table.
-    if (std::all_of(results.begin(), results.end(), [](const RunResult& r) { return r.status == Status::skipped; })) {
+    if (all_refused(results)) {
       for (const auto& r : results) err << "fa: error: " << r.reason << "\n";
       return kExitUnsupported;
     }
