@@ -141,7 +141,6 @@ NpyArray load_npy(const std::string& path) {
   } catch (const std::ios_base::failure& e) {
     throw unsupported(path + ": cannot read (" + e.code().message() + ")");
   }
-  if (f.bad()) throw unsupported(path + ": cannot read");
   return parse_npy(bytes, path);
 }
 

@@ -77,6 +77,11 @@ def chains(instructions):
     return sum("HGMMA." in x for x in ops), sum("WARPGROUP.ARRIVE" in x for x in ops)
 
 
+def serialized(hgmma, arrive):
+    """ptxas gave the HGMMAs fewer than MIN_PER_ARRIVE per WARPGROUP.ARRIVE: not issued in chains."""
+    return hgmma < MIN_PER_ARRIVE * max(arrive, 1)
+
+
 def tile_loop(instructions):
     """Instructions of the innermost backward branch's body that holds MIN_LOOP_HGMMA HGMMA."""
     index = {address: i for i, (address, _) in enumerate(instructions)}
@@ -138,7 +143,7 @@ def load(binary, cuobjdump):
 def summary(instructions, resources):
     hgmma, arrive = chains(instructions)
     reg, stack = resources if resources else ("?", "?")
-    wgmma = "-" if not hgmma else f"{hgmma}/{arrive}" + (" SERIALIZED" if hgmma < MIN_PER_ARRIVE * max(arrive, 1) else "")
+    wgmma = "-" if not hgmma else f"{hgmma}/{arrive}" + (" SERIALIZED" if serialized(hgmma, arrive) else "")
     loop = len(tile_loop(instructions)) if hgmma else "-"
     return [str(reg), str(stack), wgmma, str(loop)]
 

@@ -12,7 +12,7 @@ tensor cores one instruction at a time. It still computes the right answer, so o
 on a GPU would show it (step 06's full kernel measured 0.63-0.90x, notes/worklog.md); the SASS
 shows it here.
 
-Fails when a kernel with HGMMA has fewer than MIN_PER_ARRIVE of them per WARPGROUP.ARRIVE, or
+Fails when a kernel with HGMMA has fewer than 4 of them per WARPGROUP.ARRIVE (sass_report.serialized), or
 when the binary holds no HGMMA at all (no sm_90a code: then nothing was checked).
 """
 
@@ -26,7 +26,6 @@ _spec = importlib.util.spec_from_file_location(
     "sass_report", Path(__file__).resolve().parent.parent / "scripts" / "sass_report.py")
 sass_report = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(sass_report)
-MIN_PER_ARRIVE = sass_report.MIN_PER_ARRIVE
 
 
 def count_per_function(sass):
@@ -38,7 +37,7 @@ def count_per_function(sass):
 
 def serialized(counts):
     """The functions whose HGMMAs are not issued in chains."""
-    return sorted(n for n, (hgmma, arrive) in counts.items() if hgmma < MIN_PER_ARRIVE * max(arrive, 1))
+    return sorted(n for n, c in counts.items() if sass_report.serialized(*c))
 
 
 def self_test():
