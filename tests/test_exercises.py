@@ -35,7 +35,7 @@ sys.dont_write_bytecode = True  # importing the generator must not write into th
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "make_exercises.py"
 NVCC_FLAGS = ["-std=c++17", "-O3", "-gencode=arch=compute_90a,code=sm_90a"]
-KERNEL_STEPS = ["01", "02", "03", "04", "05"]  # the steps that must carry 2-4 exercises each
+KERNEL_STEPS = ["01", "02", "03", "04", "05", "06"]  # the steps that must carry 2-4 exercises each
 
 _spec = importlib.util.spec_from_file_location("make_exercises", SCRIPT)
 mx = importlib.util.module_from_spec(_spec)

@@ -115,7 +115,6 @@ constexpr int kSwizzleCols = kSwizzleRowBytes / kElemBytes;   // 64 elements: on
 constexpr int kSwizzleRows = 8;                               // the XOR pattern repeats every 8 rows
 constexpr int kSwizzleAtomBytes = kSwizzleRows * kSwizzleRowBytes;  // 1024: tiles start on this
 constexpr int kWgmmaM = 64, kWgmmaK = 16;                     // wgmma.m64nNk16
-constexpr int kWgmmaKBytes = kWgmmaK * kElemBytes;            // 32: one k16 step along a K-major row
 constexpr int kQuad = 4;                                      // lanes that share an accumulator row
 constexpr int kWarpRows = kWgmmaM / kWarpgroupWarps;          // 16 accumulator rows per warp
 constexpr int kHalfRows = 8;                                  // a lane's rows are g and g + 8
@@ -320,9 +319,17 @@ __device__ __forceinline__ void setmaxnreg_inc() {
 //     distance between 64-column blocks along N (kBlockN x 128 bytes).
 __device__ __forceinline__ std::uint64_t smem_descriptor(std::uint32_t addr, std::uint32_t leading_bytes,
                                                          std::uint32_t stride_bytes) {
+  // EXERCISE 6.2: the wgmma shared-memory matrix descriptor
+  // BEGIN SOLUTION
+  // HINT: pack the fields of the layout above into 64 bits, each in units of 16 bytes (>> 4): the
+  // HINT: start address (its low 18 bits) in bits 0-13, leading_bytes in 16-29, stride_bytes in
+  // HINT: 32-45, and the layout 1 (128-byte swizzle, as the TMA wrote the tiles) in bits 62-63.
   constexpr std::uint64_t kSwizzle128B = 1;
   return std::uint64_t((addr & 0x3FFFF) >> 4) | (std::uint64_t(leading_bytes >> 4) << 16) |
          (std::uint64_t(stride_bytes >> 4) << 32) | (kSwizzle128B << 62);
+  // STUB: (void)leading_bytes, (void)stride_bytes;  // the start alone, unswizzled: every 8-row group
+  // STUB: return std::uint64_t((addr & 0x3FFFF) >> 4);  // is read from the first one's place
+  // END SOLUTION
 }
 // The same descriptor with its start address moved by `bytes` (a multiple of 16).
 __device__ __forceinline__ std::uint64_t advance(std::uint64_t desc, std::uint32_t bytes) { return desc + (bytes >> 4); }
@@ -586,10 +593,22 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
     const int s = r % kStages;
     mbarrier_wait(empty(s), ((r / kStages) & 1) ^ 1);  // protects stage s: ring tile r - kStages is done
     mbarrier_arrive_expect_tx(full(s), C::kKVBytes);
+    // EXERCISE 6.1: the TMA loads of a key tile: one box per 64-column block, in tensor coordinates
+    // BEGIN SOLUTION
+    // HINT: the tensor map is (D, Sk, B x H), innermost first, and its box is 64 columns x kBlockN
+    // HINT: rows (a 128-byte row: the most the 128-byte swizzle takes), so a key tile is kColBlocks
+    // HINT: boxes. Box cb goes to ring_base + s * C::kKVBytes + cb * C::kKVBlockBytes; its
+    // HINT: coordinates are its first element: column 64 cb, key t * kBlockN, head w.head. Each box
+    // HINT: adds its bytes to full(s): load all kColBlocks, or full(s) never completes.
 #pragma unroll
     for (int cb = 0; cb < C::kColBlocks; ++cb)
       tma_load_3d(ring_base + s * C::kKVBytes + cb * C::kKVBlockBytes, map, cb * kSwizzleCols, t * kBlockN, w.head,
                   full(s));
+    // STUB: (void)t;  // every stage gets key tile 0: the bytes full(s) expects, the wrong keys
+    // STUB: for (int cb = 0; cb < C::kColBlocks; ++cb)
+    // STUB:   tma_load_3d(ring_base + s * C::kKVBytes + cb * C::kKVBlockBytes, map, cb * kSwizzleCols, 0, w.head,
+    // STUB:               full(s));
+    // END SOLUTION
   };
   auto load_k = [&](const WorkTile& w, int t, int r) { load_kv(&tmap_k, sK, empty_k, full_k, w, t, r); };
   auto load_v = [&](const WorkTile& w, int t, int r) { load_kv(&tmap_v, sV, empty_v, full_v, w, t, r); };
@@ -766,13 +785,23 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
   auto issue_s = [&](int s, auto keys) {
     const std::uint64_t dk = desc_k(s);
     wgmma_fence();
+    // EXERCISE 6.3: the k16 steps of S = Q K^T through the descriptors
+    // BEGIN SOLUTION
+    // HINT: step kk covers columns 16 kk .. 16 kk + 15 of the rows of Q and K: column block
+    // HINT: kk / 4 (C::kQBlockBytes apart in sQ, C::kKVBlockBytes in a K stage) and, inside it,
+    // HINT: 32 (kk % 4) bytes from the block's start (the swizzle is applied by the hardware to
+    // HINT: the address, so the descriptor moves as if unswizzled). advance(desc, bytes) moves a
+    // HINT: descriptor's start; the first step overwrites S (scale_d 0), the others accumulate.
 #pragma unroll
     for (int kk = 0; kk < kHeadDim / kWgmmaK; ++kk) {
-      const int in_block = (kk % (kSwizzleCols / kWgmmaK)) * kWgmmaKBytes;
+      const int in_block = (kk % (kSwizzleCols / kWgmmaK)) * kWgmmaK * kElemBytes;  // 32 bytes a step
       const int block = kk / (kSwizzleCols / kWgmmaK);
       wgmma_ss<T, decltype(keys)::value>(rS, advance(desc_q, block * C::kQBlockBytes + in_block),
                        advance(dk, block * C::kKVBlockBytes + in_block), kk > 0 ? 1 : 0);
     }
+    // STUB: for (int kk = 0; kk < kHeadDim / kWgmmaK; ++kk)  // every step multiplies columns 0 .. 15
+    // STUB:   wgmma_ss<T, decltype(keys)::value>(rS, desc_q, dk, kk > 0 ? 1 : 0);
+    // END SOLUTION
     wgmma_commit();
   };
   // O += P V_s: kBlockN / 16 wgmmas in one group. The k16 step kk is keys 16 kk .. + 15: rows
