@@ -163,12 +163,8 @@ RunResult run_step(const Step& s, const Problem& p, const RunOptions& opt) {
   r.reason = why_unsupported(s, p);
   if (!r.reason.empty()) return r;
   const DeviceInfo dev = query_device();
-  if (dev.sm() < s.min_sm) {
-    r.reason = s.id + " needs compute capability " + std::to_string(s.min_sm / 10) + "." +
-               std::to_string(s.min_sm % 10) + " or newer; " + dev.name + " is " + std::to_string(dev.cc_major) +
-               "." + std::to_string(dev.cc_minor);
-    return r;
-  }
+  r.reason = why_unsupported_on(s, dev.name, dev.cc_major, dev.cc_minor);
+  if (!r.reason.empty()) return r;
   const std::size_t flush_bytes = (opt.repeat > 0 && opt.flush_l2) ? 2 * dev.l2_bytes : 0;
   const std::size_t need = device_bytes_needed(s, p) + flush_bytes;
   // Leave a little room for the CUDA context's own allocations.

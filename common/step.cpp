@@ -19,6 +19,17 @@ std::string why_unsupported(const Step& s, const Problem& p) {
   return "";
 }
 
+std::string why_unsupported_on(const Step& s, const std::string& device, int cc_major, int cc_minor) {
+  const int sm = cc_major * 10 + cc_minor;
+  if (sm >= s.min_sm && (s.max_sm == 0 || sm <= s.max_sm)) return "";
+  auto cc = [](int v) { return std::to_string(v / 10) + "." + std::to_string(v % 10); };
+  const std::string range = s.max_sm == 0        ? cc(s.min_sm) + " or newer"
+                            : s.max_sm == s.min_sm ? cc(s.min_sm) + " exactly"
+                                                   : cc(s.min_sm) + " to " + cc(s.max_sm);
+  return s.id + " needs compute capability " + range + "; " + device + " is " + std::to_string(cc_major) + "." +
+         std::to_string(cc_minor);
+}
+
 std::size_t workspace_bytes(const Step& s, const Problem& p) {
   return s.workspace_bytes ? s.workspace_bytes(p) : 0;
 }

@@ -32,6 +32,8 @@ struct Step {
   std::vector<DType> dtypes;        // accepted dtypes; the first is the step's native one
   std::vector<std::int64_t> head_dims;  // accepted head dims; empty means any D >= 1
   int min_sm = 0;                   // minimum compute capability, major * 10 + minor
+  int max_sm = 0;                   // maximum (0: none): architecture-specific code such as sm_90a
+                                    // runs on its own compute capability only
 
   // Extra reasons to refuse a problem ("" when supported); may be empty.
   std::function<std::string(const Problem&)> why_unsupported;
@@ -46,6 +48,10 @@ struct Step {
 // Host-side refusal (dtype, head dim, the step's own rule): "" when supported. The GPU and
 // memory checks need a device and live in the driver.
 std::string why_unsupported(const Step& s, const Problem& p);
+
+// Refusal for a GPU of compute capability cc_major.cc_minor named `device` (min_sm, max_sm): ""
+// when the step runs there.
+std::string why_unsupported_on(const Step& s, const std::string& device, int cc_major, int cc_minor);
 
 std::size_t workspace_bytes(const Step& s, const Problem& p);
 

@@ -168,6 +168,14 @@ std::string join(const std::vector<std::string>& v, const char* sep) {
   return s;
 }
 
+// "; needs sm_80", "; needs sm_90 only", "; needs sm_80 to sm_90"; nothing without a minimum.
+std::string sm_note(const Step& s) {
+  if (s.min_sm == 0) return "";
+  const std::string note = "; needs sm_" + std::to_string(s.min_sm);
+  if (s.max_sm == s.min_sm) return note + " only";
+  return s.max_sm ? note + " to sm_" + std::to_string(s.max_sm) : note;
+}
+
 void print_list(std::ostream& out) {
   for (const auto& s : all_steps()) {
     std::vector<std::string> dt, hd;
@@ -175,7 +183,7 @@ void print_list(std::ostream& out) {
     for (auto d : s.head_dims) hd.push_back(std::to_string(d));
     out << s.id << "  " << s.title << "\n"
         << "    dtypes: " << join(dt, ", ") << "; head dims: " << (hd.empty() ? "any" : join(hd, ", "))
-        << (s.min_sm ? "; needs sm_" + std::to_string(s.min_sm) : "") << "\n"
+        << sm_note(s) << "\n"
         << "    " << s.idea << "\n";
   }
 }

@@ -11,11 +11,13 @@
 #include <initializer_list>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/error.hpp"
 #include "cpu_test_util.hpp"
 #include "steps/cli.hpp"
+#include "steps/steps.hpp"
 
 namespace fa {
 namespace {
@@ -73,6 +75,30 @@ TEST_CASE("fa list shows every step and exits 0") {
     CHECK(contains(r.out, id));
   }
   CHECK(contains(r.out, "fp32"));
+  CHECK(contains(r.out, "needs sm_80\n"));      // 04, 05: Ampere or newer
+  CHECK(contains(r.out, "needs sm_90 only\n"));  // 06: sm_90a code
+}
+
+TEST_CASE("the compute capability a step needs: a minimum, or sm_90a's one architecture") {
+  const Step& fused = find_step("04");
+  CHECK(why_unsupported_on(fused, "GPU", 8, 0).empty());
+  CHECK(why_unsupported_on(fused, "GPU", 12, 0).empty());
+  CHECK(why_unsupported_on(fused, "Tesla T4", 7, 5) == "04_fused needs compute capability 8.0 or newer; Tesla T4 is 7.5");
+  for (const char* id : {"06_warp_specialized", "06_no_pingpong", "06_no_overlap", "06_no_warp_specialization",
+                         "06_no_persistent"}) {
+    CAPTURE(std::string(id));
+    const Step& s = find_step(id);
+    CHECK(why_unsupported_on(s, "H200", 9, 0).empty());
+    for (auto [major, minor] : {std::pair{8, 0}, std::pair{8, 9}, std::pair{10, 0}, std::pair{12, 0}}) {
+      const std::string why = why_unsupported_on(s, "GPU", major, minor);
+      CHECK(why == std::string(id) + " needs compute capability 9.0 exactly; GPU is " + std::to_string(major) + "." +
+                       std::to_string(minor));
+    }
+  }
+  Step ranged = fused;
+  ranged.max_sm = 90;
+  CHECK(why_unsupported_on(ranged, "GPU", 10, 0) == "04_fused needs compute capability 8.0 to 9.0; GPU is 10.0");
+  CHECK(why_unsupported_on(ranged, "GPU", 8, 6).empty());
 }
 
 TEST_CASE("fa --help prints usage and exits 0") {

@@ -19,7 +19,10 @@ Step variant_step(warp_specialized::Variant variant, std::string id, std::string
   s.idea = std::move(idea);
   s.dtypes = {DType::bf16, DType::f16};
   s.head_dims = {std::begin(warp_specialized::HeadDims::values), std::end(warp_specialized::HeadDims::values)};
-  s.min_sm = 90;  // TMA, mbarrier transaction counts, wgmma, setmaxnreg (built for sm_90a)
+  // TMA, mbarrier transaction counts, wgmma, setmaxnreg: sm_90a code, which runs on compute
+  // capability 9.0 only (a build for other architectures compiles the kernel body out there).
+  s.min_sm = 90;
+  s.max_sm = 90;
   s.why_unsupported = [id = s.id](const Problem& p) {
     // B * H * ceil(Sq / kBlockM) work items: the flat grid where not persistent. (p.d is one of
     // HeadDims: fa::why_unsupported refuses the others before it asks the step.)
