@@ -11,8 +11,13 @@
 namespace fa {
 
 [[noreturn]] inline void throw_cuda(cudaError_t e, const char* what, const char* file, int line) {
+  // The build holds no code this GPU can load (CMAKE_CUDA_ARCHITECTURES): say how to get some.
+  const std::string fix = e == cudaErrorNoKernelImageForDevice
+                              ? "; reconfigure for this GPU: cmake --preset release -DCMAKE_CUDA_ARCHITECTURES=native "
+                                "(90a on a Hopper GPU, for step 06)"
+                              : "";
   throw Error(std::string("CUDA error: ") + cudaGetErrorString(e) + " (" + cudaGetErrorName(e) + ") in " + what +
-                  " at " + file + ":" + std::to_string(line),
+                  " at " + file + ":" + std::to_string(line) + fix,
               kExitCuda);
 }
 

@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/cuda_check.hpp"
 #include "common/error.hpp"
 #include "cpu_test_util.hpp"
 #include "steps/cli.hpp"
@@ -99,6 +100,26 @@ TEST_CASE("the compute capability a step needs: a minimum, or sm_90a's one archi
   ranged.max_sm = 90;
   CHECK(why_unsupported_on(ranged, "GPU", 10, 0) == "04_fused needs compute capability 8.0 to 9.0; GPU is 10.0");
   CHECK(why_unsupported_on(ranged, "GPU", 8, 6).empty());
+}
+
+TEST_CASE("a CUDA error is one line; a build without code for the GPU also says how to get some") {
+  auto message = [](cudaError_t e) {
+    try {
+      throw_cuda(e, "cudaGetLastError()", "naive.cu", 7);
+    } catch (const Error& err) {
+      CHECK(err.exit_code() == kExitCuda);
+      return std::string(err.what());
+    }
+    return std::string();
+  };
+  const std::string no_image = message(cudaErrorNoKernelImageForDevice);
+  CHECK(contains(no_image, "cudaErrorNoKernelImageForDevice"));
+  CHECK(contains(no_image, "naive.cu:7"));
+  CHECK(contains(no_image, "-DCMAKE_CUDA_ARCHITECTURES=native"));
+  const std::string other = message(cudaErrorMemoryAllocation);
+  CHECK(contains(other, "cudaErrorMemoryAllocation"));
+  CHECK_FALSE(contains(other, "CMAKE_CUDA_ARCHITECTURES"));
+  CHECK(no_image.find('\n') == std::string::npos);
 }
 
 TEST_CASE("fa --help prints usage and exits 0") {

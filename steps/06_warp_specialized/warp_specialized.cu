@@ -90,6 +90,7 @@
 
 #include "common/attention_args.hpp"
 #include "common/cuda_check.hpp"
+#include "common/device_buffer.hpp"
 #include "common/device_ops.cuh"
 #include "common/launch.hpp"
 #include "steps/06_warp_specialized/warp_specialized.hpp"
@@ -1172,10 +1173,34 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
 #endif
 }
 
+// Whether the code loaded for this GPU is sm_90a's. A build for sm_90 without the "a"
+// (CMAKE_CUDA_ARCHITECTURES=90) has the right compute capability and PTX version, so only the
+// device pass can tell that flash3_kernel's body is compiled out.
+__global__ void sm90a_probe(int* is_sm90a) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  *is_sm90a = 1;
+#else
+  *is_sm90a = 0;
+#endif
+}
+
 // ---------------------------------------------------------------------------------------------
 // Host side: tensor maps and the launch.
 
 bool aligned_16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % kChunkBytes == 0; }
+
+// Once per process (the runner uses one device): sm90a_probe's answer.
+bool runs_sm90a_code() {
+  static const bool yes = [] {
+    DeviceBuffer flag(sizeof(int));
+    sm90a_probe<<<1, 1>>>(flag.as<int>());
+    FA_CHECK_LAUNCH();
+    int is_sm90a = 0;
+    FA_CUDA_CHECK(cudaMemcpy(&is_sm90a, flag.get(), sizeof(int), cudaMemcpyDeviceToHost));
+    return is_sm90a == 1;
+  }();
+  return yes;
+}
 
 // cuTensorMapEncodeTiled is a driver API function. The project links the CUDA runtime
 // statically and never libcuda (the tests must start on machines without a driver), so the
@@ -1246,11 +1271,9 @@ void launch(const AttnArgs& a, cudaStream_t stream) {
   // Once per instantiation (on the current device; the runner uses one): the build must hold
   // sm_90a code for the kernel, and more than 48 KiB of dynamic shared memory is opt-in.
   static const bool ready = [kernel] {
-    cudaFuncAttributes attr{};
-    FA_CUDA_CHECK(cudaFuncGetAttributes(&attr, kernel));
-    if (attr.ptxVersion < 90 || attr.binaryVersion < 90)
+    if (!runs_sm90a_code())
       throw unsupported("06_warp_specialized: this build has no sm_90a code (configure with "
-                        "CMAKE_CUDA_ARCHITECTURES=90a)");
+                        "-DCMAKE_CUDA_ARCHITECTURES=90a)");
     opt_in_shared_memory(reinterpret_cast<const void*>(kernel), C::kSmemBytes, "06_warp_specialized", kHeadDim);
     return true;
   }();
