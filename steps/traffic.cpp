@@ -183,26 +183,41 @@ std::string ncu_command(const std::string& ncu, const std::string& self, const S
   return c.str();
 }
 
+namespace {
+
+// Drops the steps that `why` refuses, saying why: SKIP lines while some are left, else one error
+// line per step, as `fa run` says it. False when none is left.
+template <class Why>
+bool keep_supported(std::vector<std::pair<const Step*, Problem>>& steps, Why why, std::ostream& err) {
+  std::vector<std::pair<std::string, std::string>> refusals;  // step, why
+  std::vector<std::pair<const Step*, Problem>> kept;
+  for (const auto& sp : steps) {
+    std::string reason = why(*sp.first, sp.second);
+    if (reason.empty())
+      kept.push_back(sp);
+    else
+      refusals.emplace_back(sp.first->id, std::move(reason));
+  }
+  for (const auto& [id, reason] : refusals)
+    err << (kept.empty() ? "fa: error: " : "SKIP " + id + ": ") << reason << "\n";
+  steps = std::move(kept);
+  return !steps.empty();
+}
+
+}  // namespace
+
 int run_traffic(const std::vector<const Step*>& steps, const Problem& base, const std::string& dtype,
                 const TrafficOptions& opt, std::ostream& out, std::ostream& err) {
   // The steps that take the problem, before ncu is looked for: when none does, that is the
-  // error (one line per step, as `fa run` says it), whether or not ncu is installed.
+  // error, whether or not ncu is installed.
   std::vector<std::pair<const Step*, Problem>> runnable;
-  std::vector<std::pair<std::string, std::string>> refusals;  // step, why
   for (const Step* s : steps) {
     Problem p = base;
     p.dtype = dtype.empty() ? s->dtypes.front() : parse_dtype(dtype);
-    const std::string reason = why_unsupported(*s, p);
-    if (reason.empty())
-      runnable.emplace_back(s, p);
-    else
-      refusals.emplace_back(s->id, reason);
+    runnable.emplace_back(s, p);
   }
-  if (runnable.empty()) {
-    for (const auto& [id, why] : refusals) err << "fa: error: " << why << "\n";
+  if (!keep_supported(runnable, [](const Step& s, const Problem& p) { return why_unsupported(s, p); }, err))
     return kExitUnsupported;
-  }
-  for (const auto& [id, why] : refusals) err << "SKIP " << id << ": " << why << "\n";
 
   const std::string ncu = find_ncu(opt.ncu);
   const std::string self = fs::read_symlink("/proc/self/exe").string();
@@ -217,7 +232,12 @@ int run_traffic(const std::vector<const Step*>& steps, const Problem& base, cons
                                   : "cannot make the report directory " + dir.string() + ": " + why);
   }
 
-  query_device();  // no device: that error, not a failed ncu run and its log
+  // No device: that error, not a failed ncu run and its log. Then the GPU's own refusals.
+  const DeviceInfo dev = query_device();
+  auto why_not_here = [&dev](const Step& s, const Problem&) {
+    return why_unsupported_on(s, dev.name, dev.cc_major, dev.cc_minor);
+  };
+  if (!keep_supported(runnable, why_not_here, err)) return kExitUnsupported;
 
   std::vector<std::vector<std::string>> rows;
   rows.push_back({"step", "kernel", "model_read_mb", "model_write_mb", "dram_read_mb", "dram_write_mb", "l2_read_mb",
