@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "common/device_buffer.hpp"
+#include "common/error.hpp"
 #include "common/fill.hpp"
 #include "common/npy.hpp"
 #include "reference/reference.hpp"
@@ -199,7 +200,15 @@ RunResult run_step(const Step& s, const Problem& p, const RunOptions& opt) {
   // 1. One run into poisoned outputs: any element still holding the poison was never written.
   fill_pattern(d_o.get(), poison_bits(p.dtype), esize, std::size_t(p.q_elems()), stream);
   fill_pattern(dlse.get(), poison_bits(DType::f32), 4, std::size_t(p.rows()), stream);
-  s.launch(p, buf, stream);
+  // A launcher can still refuse where only the device can tell (06: a build without sm_90a code
+  // for it), before it enqueues anything: a refusal of this step, not an error of the run.
+  try {
+    s.launch(p, buf, stream);
+  } catch (const Error& e) {
+    if (e.exit_code() != kExitUnsupported) throw;
+    r.reason = e.what();
+    return r;
+  }
   FA_CUDA_CHECK(cudaStreamSynchronize(stream));
 
   if (opt.check || !opt.save_o.empty() || !opt.save_lse.empty()) {

@@ -25,6 +25,7 @@ std::string why_unsupported_on(const Step& s, const std::string& device, int cc_
   auto cc = [](int v) { return std::to_string(v / 10) + "." + std::to_string(v % 10); };
   const std::string range = s.max_sm == 0        ? cc(s.min_sm) + " or newer"
                             : s.max_sm == s.min_sm ? cc(s.min_sm) + " exactly"
+                            : s.min_sm == 0        ? cc(s.max_sm) + " or older"
                                                    : cc(s.min_sm) + " to " + cc(s.max_sm);
   return s.id + " needs compute capability " + range + "; " + device + " is " + std::to_string(cc_major) + "." +
          std::to_string(cc_minor);

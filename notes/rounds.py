@@ -23,8 +23,11 @@ import sys
 
 
 def read(path):
-    with open(path, newline="") as f:
-        return [r for r in csv.DictReader(f) if r.get("status") == "ok"]
+    try:
+        with open(path, newline="") as f:
+            return [r for r in csv.DictReader(f) if r.get("status") == "ok"]
+    except OSError as e:
+        sys.exit(f"rounds.py: error: {path}: {e.strerror}")
 
 
 def rounds_of(path, build, step):
@@ -34,7 +37,8 @@ def rounds_of(path, build, step):
     if build is not None:
         rows = [r for r in rows if r.get("build", "") == build]
         if not rows:
-            sys.exit(f"rounds.py: error: {path}: no {step} rows of build {build} (builds: {', '.join(builds)})")
+            known = ", ".join(b for b in builds if b) or "none named"
+            sys.exit(f"rounds.py: error: {path}: no {step} rows of build {build} (builds: {known})")
     elif len(builds) > 1:
         sys.exit(f"rounds.py: error: {path} holds builds {', '.join(builds)}: name one as {path}@BUILD")
     out = {}

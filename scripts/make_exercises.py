@@ -59,6 +59,7 @@ STUB_RE = re.compile(r"^(?P<indent>[ \t]*)// STUB:(?: (?P<code>.*?))?\s*$")
 TODO_RE = re.compile(r"^[ \t]*// TODO\(EXERCISE (?P<id>\d+\.\d+)\): ")
 # Anything that looks like a marker; a line that matches this but none of the strict forms
 # above is malformed (a typo must not silently leave solution code in a student version).
+OPERATOR_RE = re.compile(r" ([*/%+-]) ")  # a binary operator between two spaces, in a hint
 LOOSE_RE = re.compile(r"^[ \t]*//\s*(EXERCISE\b|(?i:BEGIN\s*SOLUTION)|(?i:END\s*SOLUTION)|HINT\b|STUB\b)")
 LOOSE_TODO_RE = re.compile(r"^[ \t]*//\s*TODO\s*\(\s*EXERCISE\b")
 
@@ -213,9 +214,12 @@ def todo_lines(ex: Exercise) -> List[str]:
     """The TODO comment: the HINT lines joined and re-wrapped to WRAP columns, aligned."""
     head = f"{ex.indent}// TODO(EXERCISE {ex.id}): "
     cont = f"{ex.indent}//{' ' * (len(head) - len(ex.indent) - 2)}"
-    words = " ".join(ex.hints)
+    # No line break beside a binary operator, so that `t * kBlockN` or `kk / 4` stays on one line:
+    # its spaces are no-break spaces while the lines are cut.
+    words = OPERATOR_RE.sub("\u00a0\\1\u00a0", " ".join(ex.hints))
     wrapped = textwrap.wrap(words, width=max(40, WRAP - len(head)), break_long_words=False,
                             break_on_hyphens=False) or [""]
+    wrapped = [w.replace("\u00a0", " ") for w in wrapped]
     return [head + wrapped[0]] + [cont + w for w in wrapped[1:]]
 
 

@@ -168,12 +168,13 @@ std::string join(const std::vector<std::string>& v, const char* sep) {
   return s;
 }
 
-// "; needs sm_80", "; needs sm_90 only", "; needs sm_80 to sm_90"; nothing without a minimum.
+// "; needs sm_80", "; needs sm_90 only", "; needs sm_80 to sm_90", "; needs sm_90 or older";
+// nothing for a step that runs anywhere.
 std::string sm_note(const Step& s) {
-  if (s.min_sm == 0) return "";
-  const std::string note = "; needs sm_" + std::to_string(s.min_sm);
-  if (s.max_sm == s.min_sm) return note + " only";
-  return s.max_sm ? note + " to sm_" + std::to_string(s.max_sm) : note;
+  const std::string lo = "sm_" + std::to_string(s.min_sm), hi = "sm_" + std::to_string(s.max_sm);
+  if (s.min_sm == 0) return s.max_sm ? "; needs " + hi + " or older" : "";
+  if (s.max_sm == s.min_sm) return "; needs " + lo + " only";
+  return "; needs " + lo + (s.max_sm ? " to " + hi : "");
 }
 
 void print_list(std::ostream& out) {

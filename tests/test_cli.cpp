@@ -100,6 +100,9 @@ TEST_CASE("the compute capability a step needs: a minimum, or sm_90a's one archi
   ranged.max_sm = 90;
   CHECK(why_unsupported_on(ranged, "GPU", 10, 0) == "04_fused needs compute capability 8.0 to 9.0; GPU is 10.0");
   CHECK(why_unsupported_on(ranged, "GPU", 8, 6).empty());
+  Step older = ranged;
+  older.min_sm = 0;
+  CHECK(why_unsupported_on(older, "GPU", 10, 0) == "04_fused needs compute capability 9.0 or older; GPU is 10.0");
 }
 
 TEST_CASE("a CUDA error is one line; a build without code for the GPU also says how to get some") {

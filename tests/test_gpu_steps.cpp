@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -29,9 +30,10 @@ bool selected(const Step& s) {
   static const DeviceInfo dev = query_device();
   const std::string why = why_unsupported_on(s, dev.name, dev.cc_major, dev.cc_minor);
   if (why.empty()) return true;
+  static std::set<std::string> said;  // once per step, not once per test case
   if (only)
     FAIL_CHECK("FA_TEST_STEP=" << only << ": " << why);
-  else
+  else if (said.insert(s.id).second)
     MESSAGE("left out: " << why);
   return false;
 }
