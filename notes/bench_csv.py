@@ -1,5 +1,5 @@
-"""Reading `fa bench --csv` and scripts/sdpa_bench.py output: one parser for notes/plot.py and
-notes/tables.py."""
+"""Reading `fa bench --csv` and scripts/sdpa_bench.py output: one parser for notes/plot.py,
+notes/tables.py and notes/rounds.py."""
 import csv
 import re
 

@@ -17,15 +17,15 @@ sources, and inside a source in the order they first appear. A ratio is peer ms 
 step's speed-up.
 """
 import argparse
-import csv
 import statistics
 import sys
+
+import bench_csv
 
 
 def read(path):
     try:
-        with open(path, newline="") as f:
-            return [r for r in csv.DictReader(f) if r.get("status") == "ok"]
+        return [r for r in bench_csv.load([path]) if r.get("status") == "ok"]
     except OSError as e:
         sys.exit(f"rounds.py: error: {path}: {e.strerror}")
 
