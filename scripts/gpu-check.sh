@@ -13,10 +13,10 @@ summary=()
 for s in "${steps[@]}"; do
   FA_TEST_STEP=$s "$bin/fa_gpu_tests" >"$logs/gpu-tests-$s.log" 2>&1
   summary+=("gpu tests $s: rc=$? $(grep -E 'shape cases passed' "$logs/gpu-tests-$s.log" | sed 's/.*MESSAGE: //' | tr '\n' ' ') $(grep -E '^\[doctest\] (test cases|assertions)' "$logs/gpu-tests-$s.log" | tr -s ' ' | tr '\n' ' ')")
-  # Head dims 64 and 128 where the step takes them (else its first), each in its native dtype.
+  # Head dims 64, 128 and 256 where the step takes them (else its first), each in its native dtype.
   dims=$("$bin/fa" list | awk -v s="$s" '$1 == s {getline; print}' | sed 's/.*head dims: //; s/;.*//; s/,//g')
   [ "$dims" = any ] && dims="64 128"
-  run_dims=$(for d in $dims; do [ "$d" = 64 ] || [ "$d" = 128 ] && echo "$d"; done)
+  run_dims=$(for d in $dims; do case $d in 64 | 128 | 256) echo "$d" ;; esac; done)
   [ -n "$run_dims" ] || run_dims=${dims%% *}
   for d in $run_dims; do
     for tool in memcheck racecheck synccheck initcheck; do

@@ -12,7 +12,7 @@
 //     wgmma is asynchronous: the warpgroup issues it, keeps computing, and waits for it later.
 //   - Warp specialisation: a producer warpgroup, whose thread 0 only issues TMA loads and which
 //     gives registers back (setmaxnreg.dec), and kBlockM / 64 consumer warpgroups (two at
-//     D = 128, three at D = 64) that only compute (setmaxnreg.inc). They talk through mbarriers in shared memory: full[stage]
+//     D = 128 and 256, three at D = 64) that only compute (setmaxnreg.inc). They talk through mbarriers in shared memory: full[stage]
 //     (producer -> consumers: the bytes have landed) and empty[stage] (consumers -> producer: the
 //     stage may be overwritten), for K and for V separately.
 //   - Scheduling: at D = 64 the consumers take turns issuing their GEMMs (pingpong, one named
@@ -28,7 +28,8 @@
 //     rows back from sO and stores them itself, as in step 05.
 //   - Persistent blocks (where work items are short): one block per SM walks the query tiles,
 //     so the next tile's Q and K/V loads run during this one's last P V and epilogue; O gets its
-//     own staging buffer sO for that (for_each_item, launch_causal).
+//     own staging buffer sO for that (for_each_item, launch_causal). At D = 256 there is no room
+//     for it: sO is sQ, and every item runs as a block of its own (Config::kOwnO).
 //   - Unchanged from step 05: the online softmax (exp2 with log2(e) folded into the scale, the
 //     -inf guards), causal tiles above the diagonal skipped and only tiles crossing it or Sk
 //     masked, O normalised once at the end and staged through shared memory, LSE out,
@@ -64,8 +65,11 @@
 // period:
 //   D = 64:  (2 x 192 + 2 x 4 x 128) x  64 x 2 = 176 KiB (+ 1 KiB + 144 B)
 //   D = 128: (2 x 128 + 2 x 2 x 128) x 128 x 2 = 192 KiB (+ 1 KiB + 80 B)
-// One block per SM: registers and shared memory each allow only one. D = 128: 12 warps, 2 x 128 x 240 + 128 x
-// 24 registers; D = 64: 16 warps, 3 x 128 x 160 + 128 x 32 (the whole 64 K register file).
+//   D = 256: (128 + 2 x 2 x 64) x 256 x 2     = 192 KiB (+ 1 KiB + 80 B): sO shares sQ's bytes
+// One block per SM: registers and shared memory each allow only one. D = 128 and 256: 12 warps,
+// 2 x 128 x 240 + 128 x 24 registers; D = 64: 16 warps, 3 x 128 x 160 + 128 x 32 (the whole 64 K
+// register file). At D = 256, O alone is 128 of a consumer thread's 240 registers: S gets
+// 64-key tiles (32 registers; 128 keys would not fit beside O, P and the next S).
 //
 // Expected bottleneck: the tensor cores at D = 128; at D = 64 the exp2 unit is as busy as they
 // are. Per 64 x 128 tile of one warpgroup, the GEMMs are 4 x 64 x 128 x D flops, 512 clocks at
@@ -76,6 +80,8 @@
 // the ablations measure. At D = 64 the softmax is as long as the GEMMs, so two warpgroups leave the
 // tensor cores idle whenever one's softmax runs long: a third consumer (192-row tiles) keeps
 // GEMMs queued (measured: 1.05-1.25x the two-consumer kernel at N >= 2048, notes/worklog.md).
+// At D = 256 (64-key tiles) the GEMMs of a warpgroup's tile are 1024 clocks and its softmax 4096
+// exp2, 256 clocks: the tensor cores are the bottleneck with room to spare.
 // HBM traffic is step 05's Theta(N^2 d^2 / M), with K/V re-reads from L2.
 #include <cuda.h>  // CUtensorMap and its enums (types only: libcuda is never linked)
 #include <cudaTypedefs.h>  // PFN_cuTensorMapEncodeTiled
@@ -123,6 +129,7 @@ constexpr int kSliceCols = 8;                                 // an n8 slice of 
 constexpr int kARegs = 4;                                     // registers of one m64k16 A fragment
 constexpr int kMbarrierBytes = 8;                             // one mbarrier object
 constexpr int kRegisterFile = 65536;                          // 32-bit registers per SM
+constexpr int kSmemPerBlockMax = 227 * 1024;                  // sm_90's opt-in dynamic shared memory
 constexpr float kLog2e = 1.4426950408889634f;                 // exp(x) = exp2(x * log2(e))
 constexpr float kLn2 = 0.6931471805599453f;                   // log(x) = log2(x) * ln(2)
 
@@ -176,8 +183,18 @@ struct Config {
   static constexpr int kQBytes = kColBlocks * kQBlockBytes;        // = kBlockM x D x 2
   static constexpr int kKVBytes = kColBlocks * kKVBlockBytes;      // = kBlockN x D x 2, one stage
   static constexpr int kBarriers = 2 + 4 * kStages;                // full/empty Q, K and V
-  static constexpr int kSmemBytes =  // alignment slack, sQ, sO, the K/V ring, the mbarriers
-      kSwizzleAtomBytes + 2 * kQBytes + 2 * kStages * kKVBytes + kMbarrierBytes * kBarriers;
+  static constexpr int kRingBytes = 2 * kStages * kKVBytes;        // the K and V stages
+  // sO has bytes of its own where they fit (at D = 64 and 128); the persistent kernel needs them,
+  // since the next item's Q lands in sQ while this item's O is staged. At D = 256 they do not
+  // fit beside a ring of two stages, and sO is sQ: each consumer stages its O over its own 64
+  // rows of Q, which its last S = Q K^T has finished reading (the other consumers read only
+  // theirs), and those kernels run one block per item, with no next Q.
+  static constexpr bool kOwnO =
+      kSwizzleAtomBytes + 2 * kQBytes + kRingBytes + kMbarrierBytes * kBarriers <= kSmemPerBlockMax;
+  static constexpr int kSmemBytes =  // alignment slack, sQ, sO (where its own), the K/V ring, the mbarriers
+      kSwizzleAtomBytes + (kOwnO ? 2 : 1) * kQBytes + kRingBytes + kMbarrierBytes * kBarriers;
+  static constexpr bool kHasPersistent =  // Tiles<D> lets some problem run the persistent kernel
+      Tiles<kHeadDim>::kPersistentMaxKeyTiles > 0 || Tiles<kHeadDim>::kPersistentMaxKeyTilesCausal > 0;
 
   static constexpr int kRowsPerConsumer = kWgmmaM;  // 64 rows: one wgmma M
   static constexpr int kAccS = kBlockN / 2;     // S accumulators per thread: 64 x kBlockN / 128
@@ -193,8 +210,11 @@ struct Config {
   static_assert(kBlockM % kWgmmaM == 0 && (kConsumers == 2 || kConsumers == 3),
                 "two or three consumer warpgroups, each owning one wgmma M of rows");
   static_assert(kHeadDim % kSwizzleCols == 0, "rows split into 64-element (128-byte) swizzled blocks");
-  static_assert(kBlockN == 128, "S = Q K^T is one m64n128k16 chain, or m64n64k16 for a half tile");
-  static_assert(kHeadDim == 64 || kHeadDim == 128, "O += P V is m64n64k16 or m64n128k16");
+  static_assert(kBlockN == 64 || kBlockN == 128, "S = Q K^T is one m64n64k16 or m64n128k16 chain");
+  static_assert(kHeadDim == 64 || kHeadDim == 128 || kHeadDim == 256,
+                "O += P V is one m64n64k16, m64n128k16 or m64n256k16 per k16 step");
+  static_assert(kSmemBytes <= kSmemPerBlockMax, "sQ, the K/V ring and the mbarriers must fit");
+  static_assert(kOwnO || !kHasPersistent, "the persistent kernel stages O in a buffer of its own");
   static_assert(kBlockM <= 256 && kBlockN <= 256, "a TMA box has at most 256 rows");
   static_assert(kStages >= 2, "tile j + 1 loads while tile j is used");
   static_assert((kSlicesS & (kSlicesS - 1)) == 0, "tree_fold halves the slices down to one");
@@ -373,6 +393,18 @@ __device__ __forceinline__ void order_registers(float (&r)[N]) {
   "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, " \
   "%24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, "   \
   "%46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}"
+#define FA_ACC128 \
+  FA_ACC64, FA_ACC8(64), FA_ACC8(72), FA_ACC8(80), FA_ACC8(88), FA_ACC8(96), FA_ACC8(104), FA_ACC8(112), FA_ACC8(120)
+#define FA_REGS128 \
+  "{" \
+  "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, " \
+  "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, " \
+  "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, " \
+  "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, " \
+  "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, " \
+  "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, " \
+  "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, " \
+  "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127}"
 
 // d (64 x N, fp32) = [scale_d ? d : 0] + A (64 x 16, descriptor) * B (16 x N, descriptor),
 // both K-major (imm-trans-a = imm-trans-b = 0). TYPE is "bf16" or "f16". N = 64 writes
@@ -403,10 +435,18 @@ __device__ __forceinline__ void order_registers(float (&r)[N]) {
                ", {%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n"                                                    \
                : FA_ACC64                                                                                       \
                : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(1))
+#define FA_WGMMA_RS_N256(TYPE)                                                                                 \
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %133, 0;\n"                                                   \
+               "wgmma.mma_async.sync.aligned.m64n256k16.f32." TYPE "." TYPE " " FA_REGS128                      \
+               ", {%128, %129, %130, %131}, %132, p, 1, 1, 1;\n}\n"                                               \
+               : FA_ACC128                                                                                      \
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(1))
 
-template <class T, int N>
-__device__ __forceinline__ void wgmma_ss(float (&d)[64], std::uint64_t desc_a, std::uint64_t desc_b, int scale_d) {
+// S's accumulators d: kAcc >= N / 2 (a half tile writes the first N / 2 of a whole tile's).
+template <class T, int N, int kAcc>
+__device__ __forceinline__ void wgmma_ss(float (&d)[kAcc], std::uint64_t desc_a, std::uint64_t desc_b, int scale_d) {
   static_assert(N == 64 || N == 128, "wrapped shapes: m64n64k16 and m64n128k16");
+  static_assert(N / 2 <= kAcc, "the accumulators hold the wgmma's 64 x N");
   if constexpr (N == 64) {
     if constexpr (std::is_same_v<T, __nv_bfloat16>)
       FA_WGMMA_SS_N64("bf16");
@@ -422,17 +462,22 @@ __device__ __forceinline__ void wgmma_ss(float (&d)[64], std::uint64_t desc_a, s
 
 template <class T, int N>
 __device__ __forceinline__ void wgmma_rs(float (&d)[N / 2], const std::uint32_t* a, std::uint64_t desc_b) {
-  static_assert(N == 64 || N == 128, "wrapped shapes: m64n64k16 and m64n128k16");
+  static_assert(N == 64 || N == 128 || N == 256, "wrapped shapes: m64n64k16, m64n128k16 and m64n256k16");
   if constexpr (N == 64) {
     if constexpr (std::is_same_v<T, __nv_bfloat16>)
       FA_WGMMA_RS_N64("bf16");
     else
       FA_WGMMA_RS_N64("f16");
-  } else {
+  } else if constexpr (N == 128) {
     if constexpr (std::is_same_v<T, __nv_bfloat16>)
       FA_WGMMA_RS_N128("bf16");
     else
       FA_WGMMA_RS_N128("f16");
+  } else {
+    if constexpr (std::is_same_v<T, __nv_bfloat16>)
+      FA_WGMMA_RS_N256("bf16");
+    else
+      FA_WGMMA_RS_N256("f16");
   }
 }
 
@@ -552,7 +597,8 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
   const std::uint32_t smem_raw_addr = smem_address(smem_raw);
   const std::uint32_t sQ =  // (kBlockM, kHeadDim) swizzled
       (smem_raw_addr + kSwizzleAtomBytes - 1) & ~std::uint32_t(kSwizzleAtomBytes - 1);
-  const std::uint32_t sO = sQ + C::kQBytes;             // (kBlockM, kHeadDim) swizzled: O staged
+  // (kBlockM, kHeadDim) swizzled: O staged (in sQ's bytes where it has none of its own: Config::kOwnO)
+  const std::uint32_t sO = C::kOwnO ? sQ + C::kQBytes : sQ;
   unsigned char* const smem_o = smem_raw + (sO - smem_raw_addr);  // generic pointer to sO
   const std::uint32_t sK = sO + C::kQBytes;             // kStages x (kBlockN, kHeadDim) swizzled
   const std::uint32_t sV = sK + kStages * C::kKVBytes;  // kStages x (kBlockN, kHeadDim) swizzled
@@ -776,9 +822,11 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
 
   // A tile's computed width `keys` (an integral constant): kBlockN, or its first half (see
   // kHalfLastTile), whose S is the first kBlockN / 4 accumulators of rS and whose P V is the
-  // first half of the k16 steps.
+  // first half of the k16 steps. Kernels without half tiles never take the half_last branches;
+  // there HalfTile is FullTile, so that those branches compile (an m64n32k16 S at 64-key tiles
+  // is not wrapped).
   using FullTile = std::integral_constant<int, kBlockN>;
-  using HalfTile = std::integral_constant<int, kBlockN / 2>;
+  using HalfTile = std::integral_constant<int, kHalfLastTile ? kBlockN / 2 : kBlockN>;
 
   // S = Q K_s^T: kHeadDim / 16 wgmmas in one group. The k16 step kk is bytes 32 (kk % 4) of
   // column block kk / 4 in both Q and K rows; the first one overwrites S (scale_d = 0). A half
@@ -1311,7 +1359,7 @@ void launch_causal(const AttnArgs& a, cudaStream_t stream) {
   const std::int64_t mean_key_tiles = a.causal ? (key_tiles + 1) / 2 : key_tiles;  // per item
   const int max_key_tiles =
       a.causal ? Tiles<kHeadDim>::kPersistentMaxKeyTilesCausal : Tiles<kHeadDim>::kPersistentMaxKeyTiles;
-  if constexpr (kVariant != Variant::no_persistent)
+  if constexpr (kVariant != Variant::no_persistent && Config<kHeadDim, kRun>::kHasPersistent)
     if (mean_key_tiles <= max_key_tiles)
       return a.causal ? launch<T, kHeadDim, true, kRun, true>(a, stream)
                       : launch<T, kHeadDim, false, kRun, true>(a, stream);
@@ -1343,7 +1391,7 @@ void launch_for(const AttnArgs& a, Element element, Variant variant, cudaStream_
 
 void forward(const AttnArgs& a, Element element, Variant variant, cudaStream_t stream) {
   if (!HeadDims::dispatch(a.d, [&](auto d) { launch_for<decltype(d)::value>(a, element, variant, stream); }))
-    throw unsupported("06_warp_specialized: head dim " + std::to_string(a.d) + " is not 64 or 128");
+    throw unsupported("06_warp_specialized: head dim " + std::to_string(a.d) + " is not 64, 128 or 256");
 }
 
 }  // namespace fa::warp_specialized

@@ -54,9 +54,11 @@ enum class Variant {
 //          0.1-1.2% causal (N = 1024-4096, three rounds; a tie at 512): with the overlap each
 //          warpgroup already keeps a P V queued behind its S, and two warpgroups' GEMMs are
 //          enough to fill the tensor cores while one runs its softmax. At D = 64, where three
-//          warpgroups' softmaxes compete for the exp2 unit, they pay (1.03-1.11x).
+//          warpgroups' softmaxes compete for the exp2 unit, they pay (1.03-1.11x); at D = 256,
+//          with 64-key tiles, a little (1.005-1.019x non-causal, 1.001-1.027x causal, N =
+//          512-16384, one round, bf16).
 // Shared memory per block: 1 KiB alignment slack + (2 kBlockM + 2 kStages kBlockN) x kHeadDim x
-// 2 bytes (sQ, sO, the K/V ring) + the mbarriers.
+// 2 bytes (sQ, sO, the K/V ring) + the mbarriers; at D = 256 sO is sQ, one kBlockM fewer.
 template <int kHeadDim>
 struct Tiles;
 template <>
@@ -71,9 +73,19 @@ struct Tiles<128> {  // 193 KiB
   static constexpr int kPersistentMaxKeyTiles = 32, kPersistentMaxKeyTilesCausal = 16;
   static constexpr bool kPingpong = false;
 };
+// D = 256: O is 128 fp32 registers per consumer thread, so S gets 64 keys (32 registers): a
+// 128-key S would not fit the 240 beside O, P and the overlap's next S. sO and sQ share their
+// bytes (there is no room for both beside two stages), so no persistent kernel (0: never; it
+// would load the next item's Q over the O being staged).
+template <>
+struct Tiles<256> {  // 193 KiB
+  static constexpr int kBlockM = 128, kBlockN = 64, kStages = 2;
+  static constexpr int kPersistentMaxKeyTiles = 0, kPersistentMaxKeyTilesCausal = 0;
+  static constexpr bool kPingpong = true;
+};
 
 // The head dims the kernel is instantiated for (and the step claims).
-using HeadDims = HeadDimSet<64, 128>;
+using HeadDims = HeadDimSet<64, 128, 256>;
 
 // Host view of Tiles<D> for a run-time head dim (the io model and the grid check need it).
 constexpr TileShape tile_shape(std::int64_t head_dim) { return fa::tile_shape<Tiles>(HeadDims{}, head_dim); }
