@@ -18,10 +18,16 @@ import bench_csv
 ABLATIONS = ["06_no_pingpong", "06_no_overlap", "06_no_warp_specialization", "06_no_persistent"]
 
 
-def load(path, field="tflops"):
+def existing(res, *names):
+    """The paths of the named CSVs in res that exist (D = 256 has files of its own:
+    scripts/bench-all.sh's part d256)."""
+    return [p for p in (os.path.join(res, n) for n in names) if os.path.exists(p)]
+
+
+def load(paths, field="tflops"):
     """{(step, d, causal, n, dtype): value of `field`} of the rows that ran."""
     return {(r["step"], r["d"], r["causal"], r["n"], r["dtype"]): float(r[field])
-            for r in bench_csv.load([path]) if r.get(field)}
+            for r in bench_csv.load(paths) if r.get(field)}
 
 
 def cell(x, digits):
@@ -69,14 +75,15 @@ def ablation_table(data):
               " | ".join(cell(ratio(full, data.get((a, d, c, n, "bf16"))), 3) for a in ABLATIONS) + " |")
 
 
-def error_table(path, only=None):
+def error_table(paths, only=None):
     print(("" if only else "| step ") + "| problem | rel L2 of O | max abs | LSE err |")
     print(("" if only else "| --- ") + "| --- | ---: | ---: | ---: |")
-    with open(path, newline="") as f:
-        for r in csv.DictReader(f):
-            if r.get("rel_l2") and (only is None or r["step"] == only):
-                print(("" if only else f"| {r['step']} ") + f"| {r['problem']} | {float(r['rel_l2']):.2e} | "
-                      f"{float(r['max_abs']):.1e} | {float(r['lse_err']):.1e} |")
+    for path in paths:
+        with open(path, newline="") as f:
+            for r in csv.DictReader(f):
+                if r.get("rel_l2") and (only is None or r["step"] == only):
+                    print(("" if only else f"| {r['step']} ") + f"| {r['problem']} | {float(r['rel_l2']):.2e} | "
+                          f"{float(r['max_abs']):.1e} | {float(r['lse_err']):.1e} |")
 
 
 # Per step: the CSVs it is in, the step it is compared with, and its peers.
@@ -92,8 +99,9 @@ STEP_COMPARE = {
 
 def step_table(res, step):
     tag, prev, peers = STEP_COMPARE[step]
-    tf = {**load(os.path.join(res, f"fa_{tag}.csv")), **load(os.path.join(res, f"sdpa_{tag}.csv"))}
-    ms = load(os.path.join(res, f"fa_{tag}.csv"), "ms")
+    fa = existing(res, f"fa_{tag}.csv", f"fa_{tag}_d256.csv")
+    tf = {**load(fa), **load(existing(res, f"sdpa_{tag}.csv", f"sdpa_{tag}_d256.csv"))}
+    ms = load(fa, "ms")
     others = ([prev] if prev else []) + peers
     names = [o.replace("torch_", "") for o in others]
     print("| dtype | D | causal | N | ms | TFLOP/s | " + " | ".join(f"x {n}" for n in names) + " |")
@@ -104,7 +112,7 @@ def step_table(res, step):
         print(f"| {t} | {d} | {'yes' if c else 'no'} | {n} | {ms[(step, d, c, n, t)]:.3f} | {v:.1f} | " +
               " | ".join(cell(ratio(v, tf.get((o, d, c, n, t))), 2) for o in others) + " |")
     print("\nErrors against the float64 reference (1024 sampled rows):\n")
-    error_table(os.path.join(res, "errors.csv"), only=step)
+    error_table(existing(res, "errors.csv", "errors_d256.csv"), only=step)
 
 
 def main():
@@ -112,8 +120,8 @@ def main():
     if len(sys.argv) > 3 and sys.argv[2] == "--step":
         step_table(res, sys.argv[3])
         return
-    fp32 = {**load(os.path.join(res, "fa_fp32.csv")), **load(os.path.join(res, "sdpa_fp32.csv"))}
-    half = {**load(os.path.join(res, "fa_half.csv")), **load(os.path.join(res, "sdpa_half.csv"))}
+    fp32 = load(existing(res, "fa_fp32.csv", "sdpa_fp32.csv"))
+    half = load(existing(res, "fa_half.csv", "sdpa_half.csv", "fa_half_d256.csv", "sdpa_half_d256.csv"))
     print("### fp32 (TFLOP/s; ratio = 04_fused / torch_efficient)\n")
     fp32_table(fp32)
     print("\n### bf16 (TFLOP/s)\n")
@@ -123,7 +131,7 @@ def main():
     print("\n### Step 06 against its ablations (bf16; full / variant, above 1 means the full kernel is faster)\n")
     ablation_table(half)
     print("\n### Errors against the float64 reference (1024 sampled rows; non-causal)\n")
-    error_table(os.path.join(res, "errors.csv"))
+    error_table(existing(res, "errors.csv", "errors_d256.csv"))
 
 
 if __name__ == "__main__":
