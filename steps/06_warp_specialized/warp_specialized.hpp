@@ -55,8 +55,8 @@ enum class Variant {
 //          warpgroup already keeps a P V queued behind its S, and two warpgroups' GEMMs are
 //          enough to fill the tensor cores while one runs its softmax. At D = 64, where three
 //          warpgroups' softmaxes compete for the exp2 unit, they pay (1.03-1.11x); at D = 256,
-//          with 64-key tiles, a little (1.005-1.019x non-causal, 1.001-1.027x causal, N =
-//          512-16384, one round, bf16).
+//          with 64-key tiles, a little (1.004-1.019x non-causal, 1.001-1.027x causal, N =
+//          512-16384 in one round and 512-4096 in four more, bf16).
 // Shared memory per block: 1 KiB alignment slack + (2 kBlockM + 2 kStages kBlockN) x kHeadDim x
 // 2 bytes (sQ, sO, the K/V ring) + the mbarriers; at D = 256 sO is sQ, one kBlockM fewer.
 template <int kHeadDim>
