@@ -185,11 +185,11 @@ std::string ncu_command(const std::string& ncu, const std::string& self, const S
 
 namespace {
 
-// Drops the steps that `why` refuses, saying why: SKIP lines while some are left, else one error
-// line per step, as `fa run` says it. False when none is left.
+using Refusals = std::vector<std::pair<std::string, std::string>>;  // step, why
+
+// Drops the steps that `why` refuses, adding them to `refusals`.
 template <class Why>
-bool keep_supported(std::vector<std::pair<const Step*, Problem>>& steps, Why why, std::ostream& err) {
-  std::vector<std::pair<std::string, std::string>> refusals;  // step, why
+void drop_refused(std::vector<std::pair<const Step*, Problem>>& steps, Why why, Refusals& refusals) {
   std::vector<std::pair<const Step*, Problem>> kept;
   for (const auto& sp : steps) {
     std::string reason = why(*sp.first, sp.second);
@@ -198,10 +198,13 @@ bool keep_supported(std::vector<std::pair<const Step*, Problem>>& steps, Why why
     else
       refusals.emplace_back(sp.first->id, std::move(reason));
   }
-  for (const auto& [id, reason] : refusals)
-    err << (kept.empty() ? "fa: error: " : "SKIP " + id + ": ") << reason << "\n";
   steps = std::move(kept);
-  return !steps.empty();
+}
+
+// Says why each refused step is left out, as one kind of line: SKIP lines while some step is
+// left, else one error line per step, as `fa run` says it.
+void print_refusals(const Refusals& refusals, bool any_left, std::ostream& err) {
+  for (const auto& [id, reason] : refusals) err << (any_left ? "SKIP " + id + ": " : "fa: error: ") << reason << "\n";
 }
 
 }  // namespace
@@ -216,8 +219,12 @@ int run_traffic(const std::vector<const Step*>& steps, const Problem& base, cons
     p.dtype = dtype.empty() ? s->dtypes.front() : parse_dtype(dtype);
     runnable.emplace_back(s, p);
   }
-  if (!keep_supported(runnable, [](const Step& s, const Problem& p) { return why_unsupported(s, p); }, err))
+  Refusals refused;
+  drop_refused(runnable, [](const Step& s, const Problem& p) { return why_unsupported(s, p); }, refused);
+  if (runnable.empty()) {
+    print_refusals(refused, false, err);
     return kExitUnsupported;
+  }
 
   const std::string ncu = find_ncu(opt.ncu);
   const std::string self = fs::read_symlink("/proc/self/exe").string();
@@ -232,12 +239,15 @@ int run_traffic(const std::vector<const Step*>& steps, const Problem& base, cons
                                   : "cannot make the report directory " + dir.string() + ": " + why);
   }
 
-  // No device: that error, not a failed ncu run and its log. Then the GPU's own refusals.
+  // No device: that error, not a failed ncu run and its log. Then the GPU's own refusals, said
+  // together with the host's.
   const DeviceInfo dev = query_device();
   auto why_not_here = [&dev](const Step& s, const Problem&) {
     return why_unsupported_on(s, dev.name, dev.cc_major, dev.cc_minor);
   };
-  if (!keep_supported(runnable, why_not_here, err)) return kExitUnsupported;
+  drop_refused(runnable, why_not_here, refused);
+  print_refusals(refused, !runnable.empty(), err);
+  if (runnable.empty()) return kExitUnsupported;
 
   std::vector<std::vector<std::string>> rows;
   rows.push_back({"step", "kernel", "model_read_mb", "model_write_mb", "dram_read_mb", "dram_write_mb", "l2_read_mb",
