@@ -29,7 +29,7 @@
 //   - Persistent blocks (where work items are short): one block per SM walks the query tiles,
 //     so the next tile's Q and K/V loads run during this one's last P V and epilogue; O gets its
 //     own staging buffer sO for that (for_each_item, launch_causal). At D = 256 there is no room
-//     for it: sO is sQ, and every item runs as a block of its own (Config::kOwnO).
+//     for it: sO is sQ (Config::kOwnO), and the next item's Q waits until O has left (kQUntilStored).
 //   - Unchanged from step 05: the online softmax (exp2 with log2(e) folded into the scale, the
 //     -inf guards), causal tiles above the diagonal skipped and only tiles crossing it or Sk
 //     masked, O normalised once at the end and staged through shared memory, LSE out,
@@ -184,11 +184,11 @@ struct Config {
   static constexpr int kKVBytes = kColBlocks * kKVBlockBytes;      // = kBlockN x D x 2, one stage
   static constexpr int kBarriers = 2 + 4 * kStages;                // full/empty Q, K and V
   static constexpr int kRingBytes = 2 * kStages * kKVBytes;        // the K and V stages
-  // sO has bytes of its own where they fit (at D = 64 and 128); the persistent kernel needs them,
-  // since the next item's Q lands in sQ while this item's O is staged. At D = 256 they do not
-  // fit beside a ring of two stages, and sO is sQ: each consumer stages its O over its own 64
-  // rows of Q, which its last S = Q K^T has finished reading (the other consumers read only
-  // theirs), and those kernels run one block per item, with no next Q.
+  // sO has bytes of its own where they fit (at D = 64 and 128), so that in the persistent kernel
+  // the next item's Q can land in sQ while this item's O is staged. At D = 256 they do not fit
+  // beside a ring of two stages, and sO is sQ: each consumer stages its O over its own 64 rows
+  // of Q, which its last S = Q K^T has finished reading (the other consumers read only theirs);
+  // the persistent kernel then loads the next Q only once O has left (kQUntilStored).
   static constexpr bool kOwnO =
       kSwizzleAtomBytes + 2 * kQBytes + kRingBytes + kMbarrierBytes * kBarriers <= kSmemPerBlockMax;
   static constexpr int kSmemBytes =  // alignment slack, sQ, sO (where its own), the K/V ring, the mbarriers
@@ -214,7 +214,6 @@ struct Config {
   static_assert(kHeadDim == 64 || kHeadDim == 128 || kHeadDim == 256,
                 "O += P V is one m64n64k16, m64n128k16 or m64n256k16 per k16 step");
   static_assert(kSmemBytes <= kSmemPerBlockMax, "sQ, the K/V ring and the mbarriers must fit");
-  static_assert(kOwnO || !kHasPersistent, "the persistent kernel stages O in a buffer of its own");
   static_assert(kBlockM <= 256 && kBlockN <= 256, "a TMA box has at most 256 rows");
   static_assert(kStages >= 2, "tile j + 1 loads while tile j is used");
   static_assert((kSlicesS & (kSlicesS - 1)) == 0, "tree_fold halves the slices down to one");
@@ -590,6 +589,10 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
   using C = Config<kHeadDim, kVariant>;
   constexpr int kBlockM = C::kBlockM, kBlockN = C::kBlockN, kStages = C::kStages;
   constexpr bool kPairs = kPersistent && kCausal;
+  // sO is sQ (D = 256) and a next item's Q may come (persistent): sQ is released once the item's
+  // O has left sO, at the end of its epilogue, not after its last S; and every item takes a Q
+  // round, one without a key to see too (its epilogue writes O = 0 into sO), with no bytes.
+  constexpr bool kQUntilStored = !C::kOwnO && kPersistent;
 
   // The tiles start on a 1024-byte boundary (the swizzle's period, which both the TMA and the
   // wgmma descriptors assume); the launch asks for 1 KiB of slack to allow the round-up.
@@ -629,6 +632,10 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
   // alternate the parity of full_q / empty_q: q_round counts the block's Q loads.
   auto load_q = [&](const WorkTile& w, int q_round) {
     mbarrier_wait(empty_q, (q_round & 1) ^ 1);  // protects sQ: the previous tile's S are done
+    if (kQUntilStored && w.n_tiles == 0) {      // no key to see: the Q round alone (kQUntilStored)
+      mbarrier_arrive(full_q);
+      return;
+    }
     mbarrier_arrive_expect_tx(full_q, C::kQBytes);
 #pragma unroll
     for (int cb = 0; cb < C::kColBlocks; ++cb)
@@ -673,7 +680,7 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
         int ring = 0, q_round = 0;
         for_each_item<kPersistent, kPairs>(p, [&](int item) {
           const WorkTile w = work_tile<kBlockM, kBlockN, kCausal, kPersistent>(p, item);
-          if (w.n_tiles == 0) return;  // nothing to load: the consumers only write O = 0
+          if (!kQUntilStored && w.n_tiles == 0) return;  // nothing to load: the consumers only write O = 0
           load_q(w, q_round++);
           for (int t = 0; t < w.n_tiles; ++t) {  // K before V: S = Q K^T needs K first
             load_k(w, t, ring + t);
@@ -719,7 +726,8 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
   // with a producer, writes its O before it passes those tiles (kEarlyEpilogue): its epilogue
   // runs while the others compute the item's last key tile, and it is ready for the next item's
   // first turn when they are done. Measured: 1.03x at D = 64 causal N = 2048, 1.04x at 4096.
-  constexpr bool kOwnKeyRange = kCausal && kPersistent && kBlockM > kBlockN;
+  // (Not at D = 256, whose 128 x 64 tiles would have it too: not tried there.)
+  constexpr bool kOwnKeyRange = kCausal && kPersistent && kBlockM > kBlockN && C::kOwnO;
   constexpr bool kEarlyEpilogue = kOwnKeyRange && C::kWarpSpecialized;
   // The epilogue's 1 / l and log2(l) are on the MUFU unit (rcp_fast, log2_fast; the IEEE
   // 1.f / l and log2f(l) are a Newton step with a call and a ten-term polynomial: with the quad
@@ -989,7 +997,7 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
     // last S, so that the next Q may land during its early epilogue as well.
     auto release_k = [&](int t) {
       release(empty_k(stage(t)));
-      if (t == (kOwnKeyRange ? max(n_wg, 1) - 1 : w.n_tiles - 1)) release(empty_q);
+      if (!kQUntilStored && t == (kOwnKeyRange ? max(n_wg, 1) - 1 : w.n_tiles - 1)) release(empty_q);
     };
 
     // Key tiles [t_begin, n_tiles) without GEMM or softmax: the warpgroup still waits on and
@@ -1127,9 +1135,14 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
       }
       if constexpr (!kEarlyEpilogue) {
         ring += w.n_tiles;
-        ++q_round;
+        if constexpr (!kQUntilStored) ++q_round;
       }
     }
+    if constexpr (kQUntilStored)
+      if (w.n_tiles == 0) {  // the Q round of an item without keys (see load_q)
+        if (issues_loads) load_q(w, q_round);
+        mbarrier_wait(full_q, q_round & 1);  // protects sO: the producer has passed this round
+      }
 
     // Epilogue. Finish l_i over the quad; O = O / l_i; LSE = log(sum exp(scale * s)).
     float inv_l[2], lse[2];
@@ -1206,6 +1219,14 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
     for (int h = 0; h < 2; ++h) {
       const int row = lane_row0 + kHalfRows * h;
       if (quad == 0 && row >= 0) p.lse[std::int64_t(w.head) * p.sq + row] = lse[h];
+    }
+    if constexpr (kQUntilStored) {
+      // sQ (= sO) is free for the next item's Q once O has left it: the TMA store has read it
+      // (tid 0's bulk group), or each thread its rows of a ragged first tile.
+      if (tid == 0) bulk_wait_read();
+      named_barrier_sync(C::kBarrierEpilogue + consumer, kWarpgroupThreads);  // protects sQ: as above
+      release(empty_q);
+      ++q_round;
     }
     if constexpr (kEarlyEpilogue) {  // after the epilogue: see kOwnKeyRange
       pass_tiles(n_wg);

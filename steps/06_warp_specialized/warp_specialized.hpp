@@ -75,12 +75,16 @@ struct Tiles<128> {  // 193 KiB
 };
 // D = 256: O is 128 fp32 registers per consumer thread, so S gets 64 keys (32 registers): a
 // 128-key S would not fit the 240 beside O, P and the overlap's next S. sO and sQ share their
-// bytes (there is no room for both beside two stages), so no persistent kernel (0: never; it
-// would load the next item's Q over the O being staged).
+// bytes (there is no room for both beside two stages), so the persistent kernel loads the next
+// item's Q only once this one's O has left, and gains little: measured against one block per
+// item (two rounds, bf16 and fp16; notes/results/persistent_d256.csv) non-causal 1.015-1.022x
+// at N = 512, 1.005-1.008x at 1024, 1.002-1.005x at 2048-8192 (64-128 key tiles), 0.990-1.026x
+// at 16384; causal 1.031-1.044x at 512, 1.013-1.019x at 1024, 0.998-1.001x at 2048 and
+// 0.986-0.992x beyond.
 template <>
 struct Tiles<256> {  // 193 KiB
   static constexpr int kBlockM = 128, kBlockN = 64, kStages = 2;
-  static constexpr int kPersistentMaxKeyTiles = 0, kPersistentMaxKeyTilesCausal = 0;
+  static constexpr int kPersistentMaxKeyTiles = 128, kPersistentMaxKeyTilesCausal = 8;
   static constexpr bool kPingpong = true;
 };
 
