@@ -8,7 +8,7 @@
 # Shapes: the FlashAttention benchmark's, batch x N = 16384 and heads x D = 2048, N = 512..16384,
 # D = 64 and 128 (d256: 256), causal and not. Timing: median of 20 event-timed launches after 3 warm-ups,
 # L2 flushed before each. Correctness is the GPU test suite's job; errors here come from
-# scripts/bench-all.sh's separate checked run (errors.csv).
+# scripts/bench-all.sh's separate checked run (errors.csv; errors_d256.csv for part d256).
 set -uo pipefail
 fa=$1 out=$2 part=${3:-all}
 mkdir -p "$out"

@@ -13,8 +13,9 @@ mkdir -p "$logs"
 summary=()
 for s in "${steps[@]}"; do
   # A step this GPU cannot run (step 06 off compute capability 9.0) is refused before any work,
-  # exit 3, on any problem: said once and left out, rather than failing its tests.
-  "$bin/fa" run "$s" -b 1 -H 1 -n 64 --warmup 0 --repeat 1 >"$logs/probe-$s.log" 2>&1
+  # exit 3, on any problem: said once and left out, rather than failing its tests (so is a build
+  # without the step's code, e.g. no sm_90a: its reason is in the summary).
+  timeout 120 "$bin/fa" run "$s" -b 1 -H 1 -n 64 --warmup 0 --repeat 1 >"$logs/probe-$s.log" 2>&1
   if [ $? -eq 3 ]; then
     summary+=("skipped $s: $(tail -n 1 "$logs/probe-$s.log")")
     continue
@@ -33,6 +34,16 @@ for s in "${steps[@]}"; do
       compute-sanitizer --tool "$tool" --error-exitcode 9 "$bin/fa" run "$s" -b 1 -H 2 -q 200 -k 129 -d "$d" --causal \
         --warmup 0 --repeat 1 >"$log" 2>&1
       summary+=("$tool $s d$d: rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$log" | tail -1)")
+      # Step 06's persistent kernels hand sQ, sO and the ring from item to item: 280 items (a
+      # ragged first tile each) on at most 132 blocks, non-causal.
+      case $s in
+        06_*)
+          log="$logs/sanitizer-$tool-$s-d$d-items.log"
+          compute-sanitizer --tool "$tool" --error-exitcode 9 "$bin/fa" run "$s" -b 1 -H 140 -q 200 -k 129 -d "$d" \
+            --warmup 0 --repeat 1 >"$log" 2>&1
+          summary+=("$tool $s d$d, 280 items: rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$log" | tail -1)")
+          ;;
+      esac
     done
   done
 done

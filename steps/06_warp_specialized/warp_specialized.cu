@@ -15,7 +15,7 @@
 //     D = 128 and 256, three at D = 64) that only compute (setmaxnreg.inc). They talk through mbarriers in shared memory: full[stage]
 //     (producer -> consumers: the bytes have landed) and empty[stage] (consumers -> producer: the
 //     stage may be overwritten), for K and for V separately.
-//   - Scheduling: at D = 64 the consumers take turns issuing their GEMMs (pingpong, one named
+//   - Scheduling: at D = 64 and 256 the consumers take turns issuing their GEMMs (pingpong, one named
 //     barrier each), so one warpgroup's softmax runs while another's GEMMs occupy the tensor
 //     cores (at D = 128 the turns do not pay, and the full kernel runs without them:
 //     Tiles<D>::kPingpong); and inside a warpgroup, S = Q K^T of tile j is issued together with
@@ -29,7 +29,8 @@
 //   - Persistent blocks (where work items are short): one block per SM walks the query tiles,
 //     so the next tile's Q and K/V loads run during this one's last P V and epilogue; O gets its
 //     own staging buffer sO for that (for_each_item, launch_causal). At D = 256 there is no room
-//     for it: sO is sQ (Config::kOwnO), and the next item's Q waits until O has left (kQUntilStored).
+//     for it: sO is sQ (Config::kOwnO), and the next item's Q waits until O has left
+//     (kQUntilStored).
 //   - Unchanged from step 05: the online softmax (exp2 with log2(e) folded into the scale, the
 //     -inf guards), causal tiles above the diagonal skipped and only tiles crossing it or Sk
 //     masked, O normalised once at the end and staged through shared memory, LSE out,
@@ -69,7 +70,8 @@
 // One block per SM: registers and shared memory each allow only one. D = 128 and 256: 12 warps,
 // 2 x 128 x 240 + 128 x 24 registers; D = 64: 16 warps, 3 x 128 x 160 + 128 x 32 (the whole 64 K
 // register file). At D = 256, O alone is 128 of a consumer thread's 240 registers: S gets
-// 64-key tiles (32 registers; 128 keys would not fit beside O, P and the next S).
+// 64-key tiles (32 registers; with 128 keys the S being computed, the P being multiplied and O
+// would be 224 of the 240 by themselves).
 //
 // Expected bottleneck: the tensor cores at D = 128; at D = 64 the exp2 unit is as busy as they
 // are. Per 64 x 128 tile of one warpgroup, the GEMMs are 4 x 64 x 128 x D flops, 512 clocks at
@@ -193,8 +195,6 @@ struct Config {
       kSwizzleAtomBytes + 2 * kQBytes + kRingBytes + kMbarrierBytes * kBarriers <= kSmemPerBlockMax;
   static constexpr int kSmemBytes =  // alignment slack, sQ, sO (where its own), the K/V ring, the mbarriers
       kSwizzleAtomBytes + (kOwnO ? 2 : 1) * kQBytes + kRingBytes + kMbarrierBytes * kBarriers;
-  static constexpr bool kHasPersistent =  // Tiles<D> lets some problem run the persistent kernel
-      Tiles<kHeadDim>::kPersistentMaxKeyTiles > 0 || Tiles<kHeadDim>::kPersistentMaxKeyTilesCausal > 0;
 
   static constexpr int kRowsPerConsumer = kWgmmaM;  // 64 rows: one wgmma M
   static constexpr int kAccS = kBlockN / 2;     // S accumulators per thread: 64 x kBlockN / 128
@@ -631,7 +631,8 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
   // consumers released the tile of the previous round (parity of round - 1). Q tiles likewise
   // alternate the parity of full_q / empty_q: q_round counts the block's Q loads.
   auto load_q = [&](const WorkTile& w, int q_round) {
-    mbarrier_wait(empty_q, (q_round & 1) ^ 1);  // protects sQ: the previous tile's S are done
+    mbarrier_wait(empty_q, (q_round & 1) ^ 1);  // protects sQ: the previous tile's S (kQUntilStored:
+                                                // its O store) are done
     if (kQUntilStored && w.n_tiles == 0) {      // no key to see: the Q round alone (kQUntilStored)
       mbarrier_arrive(full_q);
       return;
@@ -726,9 +727,11 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
   // with a producer, writes its O before it passes those tiles (kEarlyEpilogue): its epilogue
   // runs while the others compute the item's last key tile, and it is ready for the next item's
   // first turn when they are done. Measured: 1.03x at D = 64 causal N = 2048, 1.04x at 4096.
-  // (Not at D = 256, whose 128 x 64 tiles would have it too: not tried there.)
+  // Not at D = 256, whose 128 x 64 tiles would have it too: not tried there, and its early
+  // epilogue would need its own place in the kQUntilStored rounds (static_assert below).
   constexpr bool kOwnKeyRange = kCausal && kPersistent && kBlockM > kBlockN && C::kOwnO;
   constexpr bool kEarlyEpilogue = kOwnKeyRange && C::kWarpSpecialized;
+  static_assert(!(kEarlyEpilogue && kQUntilStored), "one place per item releases sQ and counts its Q round");
   // The epilogue's 1 / l and log2(l) are on the MUFU unit (rcp_fast, log2_fast; the IEEE
   // 1.f / l and log2f(l) are a Newton step with a call and a ten-term polynomial: with the quad
   // shuffles before them, 890-1060 of an epilogue's 2360-2700 clocks, clock64 stamps at D = 64
@@ -994,7 +997,8 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
 
     // After S of the item's last key tile, sK[stage] is free and so is sQ (the next item's Q may
     // land while this one's last P V and epilogue run). kOwnKeyRange: after this warpgroup's
-    // last S, so that the next Q may land during its early epilogue as well.
+    // last S, so that the next Q may land during its early epilogue as well. kQUntilStored: sQ
+    // is released at the end of the epilogue instead.
     auto release_k = [&](int t) {
       release(empty_k(stage(t)));
       if (!kQUntilStored && t == (kOwnKeyRange ? max(n_wg, 1) - 1 : w.n_tiles - 1)) release(empty_q);
@@ -1141,7 +1145,8 @@ __global__ void __launch_bounds__(Config<kHeadDim, kVariant>::kThreads, 1)
     if constexpr (kQUntilStored)
       if (w.n_tiles == 0) {  // the Q round of an item without keys (see load_q)
         if (issues_loads) load_q(w, q_round);
-        mbarrier_wait(full_q, q_round & 1);  // protects sO: the producer has passed this round
+        mbarrier_wait(full_q, q_round & 1);  // keeps the Q rounds in step: without it the consumers could
+                                             // complete two empty_q phases before the producer tests one
       }
 
     // Epilogue. Finish l_i over the quad; O = O / l_i; LSE = log(sum exp(scale * s)).
@@ -1380,7 +1385,7 @@ void launch_causal(const AttnArgs& a, cudaStream_t stream) {
   const std::int64_t mean_key_tiles = a.causal ? (key_tiles + 1) / 2 : key_tiles;  // per item
   const int max_key_tiles =
       a.causal ? Tiles<kHeadDim>::kPersistentMaxKeyTilesCausal : Tiles<kHeadDim>::kPersistentMaxKeyTiles;
-  if constexpr (kVariant != Variant::no_persistent && Config<kHeadDim, kRun>::kHasPersistent)
+  if constexpr (kVariant != Variant::no_persistent)
     if (mean_key_tiles <= max_key_tiles)
       return a.causal ? launch<T, kHeadDim, true, kRun, true>(a, stream)
                       : launch<T, kHeadDim, false, kRun, true>(a, stream);

@@ -55,8 +55,9 @@ enum class Variant {
 //          warpgroup already keeps a P V queued behind its S, and two warpgroups' GEMMs are
 //          enough to fill the tensor cores while one runs its softmax. At D = 64, where three
 //          warpgroups' softmaxes compete for the exp2 unit, they pay (1.03-1.11x); at D = 256,
-//          with 64-key tiles, a little (1.004-1.019x non-causal, 1.001-1.027x causal, N =
-//          512-16384 in one round and 512-4096 in four more, bf16).
+//          with 64-key tiles, a little: 1.004-1.019x non-causal, 1.001-1.027x causal in the
+//          one-block kernels of 4131c56 (N = 512-16384 in one round and 512-4096 in four more,
+//          bf16), 0.998-1.039x in the sweep of the current kernels (notes/results.md).
 // Shared memory per block: 1 KiB alignment slack + (2 kBlockM + 2 kStages kBlockN) x kHeadDim x
 // 2 bytes (sQ, sO, the K/V ring) + the mbarriers; at D = 256 sO is sQ, one kBlockM fewer.
 template <int kHeadDim>
@@ -73,12 +74,13 @@ struct Tiles<128> {  // 193 KiB
   static constexpr int kPersistentMaxKeyTiles = 32, kPersistentMaxKeyTilesCausal = 16;
   static constexpr bool kPingpong = false;
 };
-// D = 256: O is 128 fp32 registers per consumer thread, so S gets 64 keys (32 registers): a
-// 128-key S would not fit the 240 beside O, P and the overlap's next S. sO and sQ share their
+// D = 256: O is 128 fp32 registers per consumer thread, so S gets 64 keys (32 registers): with
+// 128 keys the S being computed, the P being multiplied and O would be 224 of the 240 by
+// themselves. sO and sQ share their
 // bytes (there is no room for both beside two stages), so the persistent kernel loads the next
 // item's Q only once this one's O has left, and gains little: measured against one block per
 // item (two rounds, bf16 and fp16; notes/results/persistent_d256.csv) non-causal 1.015-1.022x
-// at N = 512, 1.005-1.008x at 1024, 1.002-1.005x at 2048-8192 (64-128 key tiles), 0.990-1.026x
+// at N = 512, 1.005-1.008x at 1024, 1.002-1.005x at 2048-8192 (32-128 key tiles), 0.990-1.026x
 // at 16384; causal 1.031-1.044x at 512, 1.013-1.019x at 1024, 0.998-1.001x at 2048 and
 // 0.986-0.992x beyond.
 template <>
