@@ -12,11 +12,12 @@
 //     wgmma is asynchronous: the warpgroup issues it, keeps computing, and waits for it later.
 //   - Warp specialisation: a producer warpgroup, whose thread 0 only issues TMA loads and which
 //     gives registers back (setmaxnreg.dec), and kBlockM / 64 consumer warpgroups (two at
-//     D = 128 and 256, three at D = 64) that only compute (setmaxnreg.inc). They talk through mbarriers in shared memory: full[stage]
-//     (producer -> consumers: the bytes have landed) and empty[stage] (consumers -> producer: the
-//     stage may be overwritten), for K and for V separately.
-//   - Scheduling: at D = 64 and 256 the consumers take turns issuing their GEMMs (pingpong, one named
-//     barrier each), so one warpgroup's softmax runs while another's GEMMs occupy the tensor
+//     D = 128 and 256, three at D = 64) that only compute (setmaxnreg.inc). They talk through
+//     mbarriers in shared memory: full[stage] (producer -> consumers: the bytes have landed) and
+//     empty[stage] (consumers -> producer: the stage may be overwritten), for K and for V
+//     separately.
+//   - Scheduling: at D = 64 and 256 the consumers take turns issuing their GEMMs (pingpong, one
+//     named barrier each), so one warpgroup's softmax runs while another's GEMMs occupy the tensor
 //     cores (at D = 128 the turns do not pay, and the full kernel runs without them:
 //     Tiles<D>::kPingpong); and inside a warpgroup, S = Q K^T of tile j is issued together with
 //     O += P V of tile j - 1, so the softmax of tile j runs while that P V is on the tensor cores
