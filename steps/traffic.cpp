@@ -185,8 +185,6 @@ std::string ncu_command(const std::string& ncu, const std::string& self, const S
 
 namespace {
 
-using Refusals = std::vector<std::pair<std::string, std::string>>;  // step, why
-
 // Drops the steps that `why` refuses, adding them to `refusals`.
 template <class Why>
 void drop_refused(std::vector<std::pair<const Step*, Problem>>& steps, Why why, Refusals& refusals) {
@@ -201,13 +199,11 @@ void drop_refused(std::vector<std::pair<const Step*, Problem>>& steps, Why why, 
   steps = std::move(kept);
 }
 
-// Says why each refused step is left out, as one kind of line: SKIP lines while some step is
-// left, else one error line per step, as `fa run` says it.
+}  // namespace
+
 void print_refusals(const Refusals& refusals, bool any_left, std::ostream& err) {
   for (const auto& [id, reason] : refusals) err << (any_left ? "SKIP " + id + ": " : "fa: error: ") << reason << "\n";
 }
-
-}  // namespace
 
 int run_traffic(const std::vector<const Step*>& steps, const Problem& base, const std::string& dtype,
                 const TrafficOptions& opt, std::ostream& out, std::ostream& err) {

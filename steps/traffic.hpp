@@ -4,6 +4,7 @@
 
 #include <ostream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/problem.hpp"
@@ -37,6 +38,13 @@ std::string find_ncu(const std::string& hint);
 // The ncu command line that profiles exactly one step's kernels (printed so users can repeat it).
 std::string ncu_command(const std::string& ncu, const std::string& self, const Step& s, const Problem& p,
                         const std::string& report_path);
+
+// Steps left out and why (step id, reason): the host's refusals and then the GPU's.
+using Refusals = std::vector<std::pair<std::string, std::string>>;
+
+// Says why each refused step is left out, as one kind of line: "SKIP id: why" while some step is
+// left to profile, else "fa: error: why" for each (as `fa run` says it).
+void print_refusals(const Refusals& refusals, bool any_left, std::ostream& err);
 
 int run_traffic(const std::vector<const Step*>& steps, const Problem& base, const std::string& dtype,
                 const TrafficOptions& opt, std::ostream& out, std::ostream& err);

@@ -1,6 +1,7 @@
 // `fa traffic` without a GPU: parsing what Nsight Compute prints and naming kernels.
 #include <doctest/doctest.h>
 
+#include <sstream>
 #include <string>
 
 #include "steps/steps.hpp"
@@ -46,6 +47,21 @@ TEST_CASE("the ncu command selects the step's NVTX range and kernels, and runs o
   CHECK(cmd.find("--clock-control none") != std::string::npos);
   CHECK(cmd.find("--warmup 0 --repeat 0") != std::string::npos);
   CHECK(cmd.find("-q 4096 -k 4096") != std::string::npos);
+}
+
+TEST_CASE("refusals are all SKIP lines while a step is left, else all error lines") {
+  // The host refused one step (dtype) and the GPU another (compute capability): one kind of line.
+  const Refusals refused = {{"01_naive", "01_naive does not support dtype bf16 (supports fp32)"},
+                            {"06_warp_specialized", "06_warp_specialized needs compute capability 9.0"}};
+  std::ostringstream some_left, none_left;
+  print_refusals(refused, true, some_left);
+  print_refusals(refused, false, none_left);
+  CHECK(some_left.str() ==
+        "SKIP 01_naive: 01_naive does not support dtype bf16 (supports fp32)\n"
+        "SKIP 06_warp_specialized: 06_warp_specialized needs compute capability 9.0\n");
+  CHECK(none_left.str() ==
+        "fa: error: 01_naive does not support dtype bf16 (supports fp32)\n"
+        "fa: error: 06_warp_specialized needs compute capability 9.0\n");
 }
 
 }  // namespace fa
