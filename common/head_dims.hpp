@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <type_traits>
 
 namespace fa {
@@ -13,6 +14,13 @@ namespace fa {
 template <int... kDims>
 struct HeadDimSet {
   static constexpr std::int64_t values[] = {kDims...};
+
+  // "32, 64, 96, 128": for the launchers' refusal of a head dim they were not compiled for.
+  static std::string list() {
+    std::string s;
+    ((s += (s.empty() ? "" : ", ") + std::to_string(kDims)), ...);
+    return s;
+  }
 
   // Calls f(std::integral_constant<int, D>{}) for the D equal to d; false when d is none of them.
   template <class F>

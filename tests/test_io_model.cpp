@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 
+#include "common/head_dims.hpp"
 #include "common/io_model.hpp"
 #include "cpu_test_util.hpp"
 #include "steps/steps.hpp"
@@ -153,6 +154,16 @@ TEST_CASE("a flat grid past 2^31 - 1 blocks is refused with the count") {
   p.sq = 1024;  // 2^30 heads x 8 tiles = 2^33 blocks
   const std::string why = flat_grid_refusal("06", p.bh(), p.sq, 128);
   CHECK(why.find("8589934592 thread blocks") != std::string::npos);
+}
+
+TEST_CASE("a head-dim set names its dims for the launchers' refusal and dispatches only to them") {
+  using Dims = HeadDimSet<64, 128, 256>;
+  CHECK(Dims::list() == "64, 128, 256");
+  std::int64_t seen = 0;
+  CHECK(Dims::dispatch(128, [&](auto d) { seen = decltype(d)::value; }));
+  CHECK(seen == 128);
+  CHECK_FALSE(Dims::dispatch(96, [&](auto d) { seen = decltype(d)::value; }));
+  CHECK(seen == 128);
 }
 
 }  // namespace fa

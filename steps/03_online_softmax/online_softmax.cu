@@ -153,7 +153,8 @@ void launch(const AttnArgs& a, cudaStream_t stream) {
 
 void forward(const AttnArgs& a, cudaStream_t stream) {
   if (!HeadDims::dispatch(a.d, [&](auto d) { launch<decltype(d)::value>(a, stream); }))
-    throw unsupported("03_online_softmax: head dim " + std::to_string(a.d) + " is not compiled (32, 64, 96, 128)");
+    throw unsupported("03_online_softmax: head dim " + std::to_string(a.d) + " is not compiled (" +
+                      HeadDims::list() + ")");
 }
 
 }  // namespace fa::online_softmax

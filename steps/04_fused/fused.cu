@@ -450,7 +450,8 @@ void forward(const AttnArgs& a, cudaStream_t stream) {
   if (!aligned16(a.q) || !aligned16(a.k) || !aligned16(a.v) || !aligned16(a.o))
     throw unsupported("04_fused: Q, K, V and O must be 16-byte aligned (float4 and cp.async)");
   if (!HeadDims::dispatch(a.d, [&](auto d) { launch<decltype(d)::value>(a, stream); }))
-    throw unsupported("04_fused: head dim " + std::to_string(a.d) + " is not compiled (32, 64, 96, 128)");
+    throw unsupported("04_fused: head dim " + std::to_string(a.d) + " is not compiled (" +
+                      HeadDims::list() + ")");
 }
 
 }  // namespace fa::fused

@@ -504,7 +504,8 @@ void launch_for(const AttnArgs& a, Element element, cudaStream_t stream) {
 
 void forward(const AttnArgs& a, Element element, cudaStream_t stream) {
   if (!HeadDims::dispatch(a.d, [&](auto d) { launch_for<decltype(d)::value>(a, element, stream); }))
-    throw unsupported("05_tensor_cores: head dim " + std::to_string(a.d) + " is not 64, 128 or 256");
+    throw unsupported("05_tensor_cores: head dim " + std::to_string(a.d) + " is not compiled (" +
+                      HeadDims::list() + ")");
 }
 
 }  // namespace fa::tensor_cores

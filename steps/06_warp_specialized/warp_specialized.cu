@@ -1418,7 +1418,8 @@ void launch_for(const AttnArgs& a, Element element, Variant variant, cudaStream_
 
 void forward(const AttnArgs& a, Element element, Variant variant, cudaStream_t stream) {
   if (!HeadDims::dispatch(a.d, [&](auto d) { launch_for<decltype(d)::value>(a, element, variant, stream); }))
-    throw unsupported("06_warp_specialized: head dim " + std::to_string(a.d) + " is not 64, 128 or 256");
+    throw unsupported("06_warp_specialized: head dim " + std::to_string(a.d) + " is not compiled (" +
+                      HeadDims::list() + ")");
 }
 
 }  // namespace fa::warp_specialized
