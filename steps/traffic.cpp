@@ -20,14 +20,18 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The counters `fa traffic` reads (DESIGN.md, "The io model and Nsight"). L2 sector counts
-// are from the SM side (tex unit), 32 bytes each.
+// The counters `fa traffic` reads (DESIGN.md, "The io model and Nsight"), sectors of 32 bytes.
+// Two levels of L2 reads: the sectors the L2 slices served to the SMs' requests (lts, tex unit),
+// and the sectors that reached the SMs (xbar to l1tex). They differ by what the L2 request
+// coalescer merged: reads of the same sector by several SMs at about the same time are looked up
+// once and sent to each. The io model's requested reads are the second level.
 constexpr const char* kMetrics[] = {
     "dram__bytes_read.sum",
     "dram__bytes_write.sum",
     "lts__t_sectors_srcunit_tex_op_read.sum",
     "lts__t_sectors_srcunit_tex_op_write.sum",
     "gpu__time_duration.sum",
+    "l1tex__m_xbar2l1tex_read_sectors.sum",
 };
 constexpr double kSectorBytes = 32;
 
@@ -103,6 +107,7 @@ std::vector<Measured> parse_ncu_csv(const std::string& text) {
     m.l2_read = get(kMetrics[2]) * kSectorBytes;
     m.l2_write = get(kMetrics[3]) * kSectorBytes;
     m.ns = get(kMetrics[4]);
+    m.sm_read = get(kMetrics[5]) * kSectorBytes;
     out.push_back(m);
   }
   return out;
@@ -247,7 +252,7 @@ int run_traffic(const std::vector<const Step*>& steps, const Problem& base, cons
 
   std::vector<std::vector<std::string>> rows;
   rows.push_back({"step", "kernel", "model_read_mb", "model_write_mb", "dram_read_mb", "dram_write_mb", "l2_read_mb",
-                  "l2_write_mb", "us", "dram_gbs"});
+                  "l2_write_mb", "sm_read_mb", "us", "dram_gbs"});
   for (const auto& [s, p] : runnable) {
     const std::string report = (dir / (s->id + ".ncu-rep")).string();
     const std::string cmd = ncu_command(ncu, self, *s, p, report);
@@ -271,7 +276,7 @@ int run_traffic(const std::vector<const Step*>& steps, const Problem& base, cons
         if (m.kernel.find(k.kernel) != std::string::npos) model = &k;
       const double us = m.ns / 1e3;
       rows.push_back({s->id, short_kernel_name(m.kernel), model ? mb(model->read) : "", model ? mb(model->write) : "",
-                      mb(m.dram_read), mb(m.dram_write), mb(m.l2_read), mb(m.l2_write),
+                      mb(m.dram_read), mb(m.dram_write), mb(m.l2_read), mb(m.l2_write), mb(m.sm_read),
                       [&] { std::ostringstream t; t << std::fixed << std::setprecision(1) << us; return t.str(); }(),
                       [&] { std::ostringstream t; t << std::fixed << std::setprecision(0) << (m.ns > 0 ? (m.dram_read + m.dram_write) / m.ns : 0); return t.str(); }()});
     }

@@ -19,10 +19,12 @@ struct TrafficOptions {
   Format format = Format::table;
 };
 
-// One kernel launch as Nsight Compute measured it (bytes; L2 sectors already x 32).
+// One kernel launch as Nsight Compute measured it (bytes; sectors already x 32). l2_read is
+// what the L2 slices served, sm_read what reached the SMs from L2: more, by the reads the L2
+// request coalescer merged.
 struct Measured {
   std::string kernel;
-  double dram_read = 0, dram_write = 0, l2_read = 0, l2_write = 0, ns = 0;
+  double dram_read = 0, dram_write = 0, l2_read = 0, l2_write = 0, sm_read = 0, ns = 0;
 };
 
 // Rows of `ncu --import R --csv --page raw --print-units base`; other lines are ignored.

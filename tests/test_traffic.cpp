@@ -14,10 +14,10 @@ TEST_CASE("ncu raw CSV is parsed: thousands separators, units row, sectors to by
       "==PROF== Connected to process 1\n"
       "\"ID\",\"Kernel Name\",\"dram__bytes_read.sum\",\"dram__bytes_write.sum\","
       "\"lts__t_sectors_srcunit_tex_op_read.sum\",\"lts__t_sectors_srcunit_tex_op_write.sum\","
-      "\"gpu__time_duration.sum\"\n"
-      "\"\",\"\",\"byte\",\"byte\",\"sector\",\"sector\",\"nsecond\"\n"
+      "\"gpu__time_duration.sum\",\"l1tex__m_xbar2l1tex_read_sectors.sum\"\n"
+      "\"\",\"\",\"byte\",\"byte\",\"sector\",\"sector\",\"nsecond\",\"sector\"\n"
       "\"0\",\"void (anonymous namespace)::scores_kernel<64>(const float *, int)\",\"34,700,000\",\"1,048,900,000\","
-      "\"2,071,587,500\",\"33,554,432\",\"69,550,500\"\n";
+      "\"2,071,587,500\",\"33,554,432\",\"69,550,500\",\"2,156,462,080\"\n";
   const auto m = parse_ncu_csv(csv);
   REQUIRE(m.size() == 1);
   CHECK(m[0].dram_read == 34.7e6);
@@ -25,6 +25,7 @@ TEST_CASE("ncu raw CSV is parsed: thousands separators, units row, sectors to by
   CHECK(m[0].l2_read == 2071587500.0 * 32);
   CHECK(m[0].l2_write == 33554432.0 * 32);
   CHECK(m[0].ns == 69550500.0);
+  CHECK(m[0].sm_read == 2156462080.0 * 32);
   CHECK(short_kernel_name(m[0].kernel) == "scores_kernel<64>");
 }
 
@@ -47,6 +48,9 @@ TEST_CASE("the ncu command selects the step's NVTX range and kernels, and runs o
   CHECK(cmd.find("--clock-control none") != std::string::npos);
   CHECK(cmd.find("--warmup 0 --repeat 0") != std::string::npos);
   CHECK(cmd.find("-q 4096 -k 4096") != std::string::npos);
+  // Both levels of L2 reads: served by the L2 slices, and received by the SMs.
+  CHECK(cmd.find("lts__t_sectors_srcunit_tex_op_read.sum") != std::string::npos);
+  CHECK(cmd.find("l1tex__m_xbar2l1tex_read_sectors.sum") != std::string::npos);
 }
 
 TEST_CASE("refusals are all SKIP lines while a step is left, else all error lines") {
