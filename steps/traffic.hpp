@@ -19,9 +19,8 @@ struct TrafficOptions {
   Format format = Format::table;
 };
 
-// One kernel launch as Nsight Compute measured it (bytes; sectors already x 32). l2_read is
-// what the L2 slices served, sm_read what reached the SMs from L2: more, by the reads the L2
-// request coalescer merged.
+// One kernel launch as Nsight Compute measured it (bytes; sectors already x 32): l2_read at the
+// L2 slices, sm_read where L2's replies reach the SMs (traffic.cpp, kMetrics, says why they differ).
 struct Measured {
   std::string kernel;
   double dram_read = 0, dram_write = 0, l2_read = 0, l2_write = 0, sm_read = 0, ns = 0;
